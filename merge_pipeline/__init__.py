@@ -1,0 +1,1 @@
+"""merge-pipeline: a Dagster code location that mirrors Merge.dev Common Models into PostgreSQL."""

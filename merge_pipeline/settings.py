@@ -1,0 +1,105 @@
+"""Every setting of merge-pipeline in one typed place.
+
+Settings come from environment variables (prefix ``MERGE_PIPELINE_``) or a ``.env`` file in the
+working directory. Secrets are :class:`pydantic.SecretStr`, so their ``repr`` and ``str`` never
+show the value; call ``.get_secret_value()`` only at the point of use.
+"""
+
+import base64
+import binascii
+from functools import cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, HttpUrl, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "MERGE_PIPELINE_"
+
+
+class SettingsError(ValueError):
+    """A missing or malformed setting, described in one line per problem (no traceback)."""
+
+
+def _fernet_key(value: SecretStr) -> SecretStr:
+    """Token encryption keys are Fernet keys: 32 bytes, url-safe base64."""
+    for key in value.get_secret_value().split(","):
+        try:
+            raw = base64.urlsafe_b64decode(key.strip().encode())
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError(
+                "must be a Fernet key (32 url-safe base64 bytes); "
+                "make one with `merge-pipeline generate-key`"
+            )
+    return value
+
+
+FernetKeys = Annotated[SecretStr, AfterValidator(_fernet_key)]
+
+
+class Settings(BaseSettings):
+    """Configuration of the pipeline: where Merge is, who we are to it, where data goes."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    api_key: SecretStr = Field(description="Merge production or test API key (Bearer).")
+    base_url: HttpUrl = Field(
+        default=HttpUrl("https://api.merge.dev/api"),
+        description="Merge API base, e.g. https://api-eu.merge.dev/api or the sandbox URL.",
+    )
+    token_encryption_key: FernetKeys = Field(
+        description="Fernet key(s) encrypting account tokens at rest; comma-separated to rotate "
+        "(the first encrypts, all decrypt).",
+    )
+    webhook_signing_key: SecretStr | None = Field(
+        default=None, description="Merge's webhook signature key (Dashboard > Webhooks > Security)."
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of an external PostgreSQL; unset = the embedded server.",
+    )
+    data_dir: Path = Field(
+        default=Path(".data"), description="Where the embedded PostgreSQL keeps its files."
+    )
+    page_size: int = Field(default=100, ge=1, le=100, description="Merge's maximum is 100.")
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=6, ge=0, le=20)
+    rate_limit_per_minute: int = Field(
+        default=100, ge=1, description="Per linked account (Merge: Launch 100, Pro 400, Ent 600)."
+    )
+    cursor_overlap_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="Re-read this much before the previous fetch's start, against clock skew.",
+    )
+    sync_concurrency: int = Field(default=4, ge=1, le=64)
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """One line per problem, each naming the environment variable to set or fix."""
+    lines = []
+    for problem in error.errors():
+        name = ENV_PREFIX + "_".join(str(part) for part in problem["loc"]).upper()
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "missing":
+            message = "is required but not set"
+        lines.append(f"{name} {message}")
+    return "; ".join(lines)
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, raising :class:`SettingsError` with a one-line explanation."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from None
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return load_settings()
