@@ -185,9 +185,7 @@ def _openapi_list_params(category: str, document: Json | None, path: str) -> set
     for raw_path, operations in document.get("paths", {}).items():
         if _normalise_path(category, raw_path) == path:
             get = (operations or {}).get("get") or {}
-            return {
-                p["name"] for p in get.get("parameters", []) if p.get("in", "query") == "query"
-            }
+            return {p["name"] for p in get.get("parameters", []) if p.get("in", "query") == "query"}
     return set()
 
 
@@ -209,7 +207,9 @@ def _field_entry(
     enums: Mapping[str, list[str]],
     known_objects: set[str],
 ) -> Json:
-    sources = [s for s, present in (("sdk", sdk_field), ("openapi", oas), ("docs", docs)) if present]
+    sources = [
+        s for s, present in (("sdk", sdk_field), ("openapi", oas), ("docs", docs)) if present
+    ]
     entry: Json = {"name": name}
     if sdk_field is not None:
         optional, described = parse_sdk_type(sdk_field["type"], known_objects)
@@ -266,7 +266,11 @@ def _field_entry(
 
 
 def _json_type(oas_type: str | None) -> str:
-    return oas_type if oas_type in {"string", "integer", "number", "boolean", "object", "array"} else "any"
+    return (
+        oas_type
+        if oas_type in {"string", "integer", "number", "boolean", "object", "array"}
+        else "any"
+    )
 
 
 def _clean_item(item: Json, enum_values: list[str] | None) -> Json:
@@ -290,7 +294,8 @@ def _object_fields(
 ) -> list[Json]:
     fields = sdk["other_types"].get(type_name, {}).get("fields", {})
     return [
-        _field_entry(_wire_name(n, f), f, None, None, enums, known_objects) for n, f in fields.items()
+        _field_entry(_wire_name(n, f), f, None, None, enums, known_objects)
+        for n, f in fields.items()
     ]
 
 
@@ -344,7 +349,9 @@ def build_category(category: str, shared: Path) -> Json:
         sdk_fields = {_wire_name(n, f): f for n, f in model["fields"].items()}
         names = list(sdk_fields) + [n for n in (*oas_props, *docs_props) if n not in sdk_fields]
         fields = [
-            _field_entry(n, sdk_fields.get(n), oas_props.get(n), docs_props.get(n), enums, known_objects)
+            _field_entry(
+                n, sdk_fields.get(n), oas_props.get(n), docs_props.get(n), enums, known_objects
+            )
             for n in dict.fromkeys(names)
         ]
         nested |= _referenced_objects(fields)
@@ -371,7 +378,9 @@ def build_category(category: str, shared: Path) -> Json:
         if name in objects:
             continue
         objects[name] = {"fields": _object_fields(name, sdk, enums, known_objects)}
-        pending.extend(sorted(_referenced_objects(objects[name]["fields"]) - set(objects) - set(models)))
+        pending.extend(
+            sorted(_referenced_objects(objects[name]["fields"]) - set(objects) - set(models))
+        )
     return {"models": models, "objects": dict(sorted(objects.items()))}
 
 
@@ -398,7 +407,9 @@ def build_catalog(shared: Path) -> Json:
     categories = {name: build_category(name, shared) for name in index["categories"]}
     sdk_source = json.loads((shared / "models" / "hris.json").read_text())["source"]
     source_files = sorted(
-        p for p in shared.rglob("*") if p.is_file() and p.parts[-2] in ("models", "openapi", "docs-merge-dev")
+        p
+        for p in shared.rglob("*")
+        if p.is_file() and p.parts[-2] in ("models", "openapi", "docs-merge-dev")
     )
     digest = hashlib.sha256()
     for path in source_files:
@@ -429,7 +440,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="fail if the committed file is stale")
     args = parser.parse_args(argv)
     if not (args.shared / "models" / "_index.json").exists():
-        print(f"error: no Merge reference at {args.shared} (expected models/_index.json)", file=sys.stderr)
+        print(
+            f"error: no Merge reference at {args.shared} (expected models/_index.json)",
+            file=sys.stderr,
+        )
         return 2
     text = render(build_catalog(args.shared))
     if args.check:

@@ -142,7 +142,9 @@ class Category:
             return self.models[name]
         except KeyError:
             known = ", ".join(sorted(self.models))
-            raise KeyError(f"category {self.name!r} has no model {name!r} (known: {known})") from None
+            raise KeyError(
+                f"category {self.name!r} has no model {name!r} (known: {known})"
+            ) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +208,9 @@ def parse_catalog(raw: Mapping[str, Any]) -> Catalog:
         objects = {name: _object_type(name, o) for name, o in cat["objects"].items()}
         categories[cat_name] = Category(name=cat_name, models=models, objects=objects)
     platform = {name: _object_type(name, t) for name, t in raw["platform_types"].items()}
-    return Catalog(categories=categories, platform_types=platform, generated_from=raw["generated_from"])
+    return Catalog(
+        categories=categories, platform_types=platform, generated_from=raw["generated_from"]
+    )
 
 
 @cache

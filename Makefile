@@ -1,0 +1,47 @@
+# merge-pipeline: the two commands a newcomer needs are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+SHARED ?= ../shared/merge
+
+.PHONY: help install demo test lint format typecheck pytest catalog bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+$(BIN)/.installed: pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+install: $(BIN)/.installed  ## create the virtualenv and install the locked dependencies
+
+demo: install  ## run everything: PostgreSQL, Merge sandbox, webhook receiver, Dagster UI
+	$(BIN)/merge-pipeline demo
+
+test: install lint typecheck pytest  ## ruff, mypy and the whole test suite
+
+lint: install  ## ruff lint + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install  ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+typecheck: install  ## mypy over the packages and the tests
+	$(BIN)/mypy
+
+pytest: install  ## the test suite alone
+	$(BIN)/pytest
+
+catalog: install  ## regenerate merge_pipeline/catalog/catalog.json from ../shared/merge
+	$(BIN)/python -m merge_pipeline.catalog.generator --shared $(SHARED)
+
+bench: install  ## benchmarks: ratios against ceilings measured in the same run
+	$(BIN)/python -m benchmarks
+
+clean:  ## remove the virtualenv and local data (stops nothing)
+	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

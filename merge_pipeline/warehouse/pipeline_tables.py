@@ -1,0 +1,98 @@
+"""The pipeline's own state, in schema ``merge_pipeline``: accounts, cursors, history, inbox.
+
+State that must survive a crash lives here and is written in the same transaction as the data
+it describes (a cursor moves only with the page that completes it).
+"""
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+PIPELINE_SCHEMA = "merge_pipeline"
+metadata = sa.MetaData(schema=PIPELINE_SCHEMA)
+
+
+def _now() -> sa.sql.functions.now:
+    return sa.func.now()
+
+
+linked_accounts = sa.Table(
+    "linked_accounts",
+    metadata,
+    sa.Column("id", sa.Text(), primary_key=True, comment="Merge's linked account id"),
+    sa.Column("category", sa.Text(), nullable=False),
+    sa.Column("integration", sa.Text()),
+    sa.Column("integration_slug", sa.Text()),
+    sa.Column("end_user_origin_id", sa.Text()),
+    sa.Column("end_user_organization_name", sa.Text()),
+    sa.Column("end_user_email_address", sa.Text()),
+    sa.Column("status", sa.Text(), comment="COMPLETE | INCOMPLETE | RELINK_NEEDED | IDLE"),
+    sa.Column("account_type", sa.Text()),
+    sa.Column("token_ciphertext", sa.LargeBinary(), nullable=False, comment="Fernet-encrypted"),
+    sa.Column("is_active", sa.Boolean(), nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+)
+
+sync_cursors = sa.Table(
+    "sync_cursors",
+    metadata,
+    sa.Column("linked_account_id", sa.Text(), primary_key=True),
+    sa.Column("model_id", sa.Text(), primary_key=True, comment="e.g. hris.Employee"),
+    sa.Column(
+        "modified_after",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        comment="next fetch asks for records modified after this (the previous fetch's start)",
+    ),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("sync_run_id", sa.Text()),
+)
+
+sync_runs = sa.Table(
+    "sync_runs",
+    metadata,
+    sa.Column("id", sa.BigInteger(), sa.Identity(), primary_key=True),
+    sa.Column(
+        "sync_run_id", sa.Text(), nullable=False, comment="the run that did it (Dagster run id)"
+    ),
+    sa.Column("linked_account_id", sa.Text(), nullable=False),
+    sa.Column("model_id", sa.Text(), nullable=False),
+    sa.Column("status", sa.Text(), nullable=False, comment="running | succeeded | failed"),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("cursor_before", sa.DateTime(timezone=True)),
+    sa.Column("cursor_after", sa.DateTime(timezone=True)),
+    sa.Column("stats", pg.JSONB(), nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("error", sa.Text()),
+    sa.Index("ix_sync_runs_account_model", "linked_account_id", "model_id", "started_at"),
+)
+
+merge_sync_status = sa.Table(
+    "merge_sync_status",
+    metadata,
+    sa.Column("linked_account_id", sa.Text(), primary_key=True),
+    sa.Column("model_id", sa.Text(), primary_key=True),
+    sa.Column("status", sa.Text(), nullable=False),
+    sa.Column("last_sync_start", sa.DateTime(timezone=True)),
+    sa.Column("last_sync_finished", sa.DateTime(timezone=True)),
+    sa.Column("last_sync_result", sa.Text()),
+    sa.Column("is_initial_sync", sa.Boolean()),
+    sa.Column("observed_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    comment="What Merge last said about its own sync of each model (from /sync-status or webhooks)",
+)
+
+webhook_inbox = sa.Table(
+    "webhook_inbox",
+    metadata,
+    sa.Column("id", sa.BigInteger(), sa.Identity(), primary_key=True),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("event", sa.Text(), nullable=False),
+    sa.Column("linked_account_id", sa.Text()),
+    sa.Column(
+        "body_sha256", sa.Text(), nullable=False, unique=True, comment="dedupes redeliveries"
+    ),
+    sa.Column(
+        "payload", pg.JSONB(), nullable=False, comment="verified body, account token removed"
+    ),
+    sa.Column("processed_at", sa.DateTime(timezone=True)),
+)

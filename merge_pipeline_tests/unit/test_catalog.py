@@ -1,0 +1,98 @@
+"""The catalog is complete, consistent, and generated from the Merge reference (never stale)."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from merge_pipeline.catalog import load_catalog
+from merge_pipeline.catalog.generator import CATALOG_PATH, build_catalog, render
+
+SHARED = Path(__file__).resolve().parents[3] / "shared" / "merge"
+needs_shared = pytest.mark.skipif(
+    not (SHARED / "models" / "_index.json").exists(),
+    reason=f"the Merge reference is not beside the checkout ({SHARED})",
+)
+CATEGORIES = {
+    "hris", "ats", "crm", "accounting", "ticketing",
+    "filestorage", "knowledgebase", "chat", "calendar", "email",
+}  # fmt: skip
+
+
+def test_catalog_has_every_category() -> None:
+    assert set(load_catalog().categories) == CATEGORIES
+
+
+@needs_shared
+def test_catalog_has_every_common_model_of_the_sources() -> None:
+    expected = {
+        f"{category}.{model}"
+        for category in CATEGORIES
+        for model in json.loads((SHARED / "models" / f"{category}.json").read_text())[
+            "common_models"
+        ]
+    }
+    assert {model.model_id for model in load_catalog()} == expected
+    assert len(expected) == 114
+
+
+@needs_shared
+def test_committed_catalog_is_not_stale() -> None:
+    assert CATALOG_PATH.read_text() == render(build_catalog(SHARED)), "run `make catalog`"
+
+
+def test_every_model_has_a_key_and_modified_at() -> None:
+    for model in load_catalog():
+        assert model.key in model.field_names, model.model_id
+        assert model.field("modified_at").is_timestamp, model.model_id
+
+
+def test_every_list_path_is_under_its_category() -> None:
+    for model in load_catalog():
+        assert model.list_path.startswith(f"/{model.category}/v1/"), model.model_id
+
+
+def test_nested_paths_name_their_parent_model() -> None:
+    catalog = load_catalog()
+    screening = catalog.model("ats.ScreeningQuestion")
+    assert screening.list_path == "/ats/v1/jobs/{job_id}/screening-questions"
+    assert [(p.name, p.model) for p in screening.path_params] == [("job_id", "Job")]
+    for model in catalog:
+        for param in model.path_params:
+            assert param.model in catalog.category(model.category).models, model.model_id
+
+
+def test_references_are_typed_with_their_target() -> None:
+    employee = load_catalog().model("hris.Employee")
+    assert employee.field("manager").ref == "Employee"
+    assert not employee.field("manager").many
+    assert employee.field("groups").ref == "Group"
+    assert employee.field("groups").many
+
+
+def test_expand_values_are_single_relation_names() -> None:
+    for model in load_catalog():
+        assert all("," not in value for value in model.expand), model.model_id
+    assert "manager" in load_catalog().model("hris.Employee").expand
+
+
+def test_enums_and_formats_come_from_the_sources() -> None:
+    employee = load_catalog().model("hris.Employee")
+    assert employee.field("employment_status").enum == ("ACTIVE", "PENDING", "INACTIVE")
+    assert employee.field("work_email").format == "email"
+    assert employee.field("id").format == "uuid"
+    assert employee.field("id").sources == ("sdk", "openapi", "docs")
+
+
+def test_openapi_schema_names_differ_where_merge_renamed_them() -> None:
+    assert load_catalog().model("ats.Eeoc").schema == "EEOC"
+    assert load_catalog().model("ats.RemoteUser").list_path == "/ats/v1/users"
+
+
+def test_model_without_id_is_keyed_by_remote_id() -> None:
+    assert load_catalog().model("ats.Tag").key == "remote_id"
+
+
+def test_unknown_model_error_names_the_known_ones() -> None:
+    with pytest.raises(KeyError, match="Employee"):
+        load_catalog().model("hris.Employe")
