@@ -1,0 +1,84 @@
+"""Upserts in PostgreSQL: newer wins, older never overwrites, re-applying is a no-op."""
+
+import uuid
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from merge_pipeline.catalog import load_catalog
+from merge_pipeline.sync.records import RecordShaper
+from merge_pipeline.warehouse.mirror_tables import mirror_tables
+from merge_pipeline.warehouse.upsert import UpsertCounts, mark_missing_as_deleted, upsert_rows
+
+TABLE = mirror_tables()["hris.Company"]
+
+
+@pytest.fixture
+def account() -> str:
+    return f"acct-{uuid.uuid4()}"
+
+
+def _upsert(engine: sa.Engine, account: str, *records: dict[str, Any]) -> UpsertCounts:
+    model = load_catalog().model("hris.Company")
+    rows = RecordShaper(load_catalog(), model, account).shape_page(records).rows
+    with engine.begin() as connection:
+        return upsert_rows(connection, TABLE, rows, "run-1")
+
+
+def _stored(engine: sa.Engine, account: str) -> dict[str, tuple[Any, ...]]:
+    with engine.connect() as connection:
+        rows = connection.execute(
+            sa.select(TABLE.c.id, TABLE.c.legal_name, TABLE.c.remote_was_deleted).where(
+                TABLE.c.linked_account_id == account
+            )
+        )
+        return {row.id: (row.legal_name, row.remote_was_deleted) for row in rows}
+
+
+def _company(name: str, modified_at: str, **extra: Any) -> dict[str, Any]:
+    return {"id": "c1", "legal_name": name, "modified_at": modified_at, **extra}
+
+
+def test_new_records_are_inserted(engine: sa.Engine, account: str) -> None:
+    assert _upsert(engine, account, _company("v1", "2026-01-01T00:00:00Z")) == UpsertCounts(1, 0, 0)
+    assert _stored(engine, account) == {"c1": ("v1", False)}
+
+
+def test_newer_version_replaces_older(engine: sa.Engine, account: str) -> None:
+    _upsert(engine, account, _company("v1", "2026-01-01T00:00:00Z"))
+    assert _upsert(engine, account, _company("v2", "2026-01-02T00:00:00Z")) == UpsertCounts(0, 1, 0)
+    assert _stored(engine, account) == {"c1": ("v2", False)}
+
+
+def test_older_version_never_overwrites_newer(engine: sa.Engine, account: str) -> None:
+    _upsert(engine, account, _company("v2", "2026-01-02T00:00:00Z"))
+    assert _upsert(engine, account, _company("v1", "2026-01-01T00:00:00Z")) == UpsertCounts(0, 0, 1)
+    assert _stored(engine, account) == {"c1": ("v2", False)}
+
+
+def test_reapplying_the_same_page_is_a_no_op(engine: sa.Engine, account: str) -> None:
+    _upsert(engine, account, _company("v1", "2026-01-01T00:00:00Z"))
+    assert _upsert(engine, account, _company("v1", "2026-01-01T00:00:00Z")) == UpsertCounts(0, 0, 1)
+
+
+def test_deletion_is_a_flag_not_a_drop(engine: sa.Engine, account: str) -> None:
+    _upsert(engine, account, _company("v1", "2026-01-01T00:00:00Z"))
+    _upsert(engine, account, _company("v1", "2026-01-03T00:00:00Z", remote_was_deleted=True))
+    assert _stored(engine, account) == {"c1": ("v1", True)}
+
+
+def test_same_id_in_two_accounts_are_two_rows(engine: sa.Engine, account: str) -> None:
+    other = f"{account}-other"
+    _upsert(engine, account, _company("mine", "2026-01-01T00:00:00Z"))
+    _upsert(engine, other, _company("theirs", "2026-01-01T00:00:00Z"))
+    assert _stored(engine, account) == {"c1": ("mine", False)}
+    assert _stored(engine, other) == {"c1": ("theirs", False)}
+
+
+def test_rows_missing_from_a_full_fetch_are_marked_deleted(engine: sa.Engine, account: str) -> None:
+    _upsert(engine, account, _company("keep", "2026-01-01T00:00:00Z"))
+    _upsert(engine, account, {**_company("gone", "2026-01-01T00:00:00Z"), "id": "c2"})
+    with engine.begin() as connection:
+        assert mark_missing_as_deleted(connection, TABLE, account, ["c1"]) == 1
+    assert _stored(engine, account) == {"c1": ("keep", False), "c2": ("gone", True)}
