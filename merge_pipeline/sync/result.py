@@ -1,0 +1,49 @@
+"""What one sync did: the numbers the Dagster layer turns into metadata, and operators read."""
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+@dataclass
+class SyncResult:
+    """The outcome of syncing one (linked account, Common Model) pair."""
+
+    linked_account_id: str
+    model_id: str
+    sync_run_id: str
+    full_fetch: bool
+    cursor_before: datetime | None
+    cursor_after: datetime | None = None
+    requested_modified_after: datetime | None = None
+    records_received: int = 0
+    records_inserted: int = 0
+    records_updated: int = 0
+    records_unchanged: int = 0
+    records_deleted: int = 0
+    records_marked_missing: int = 0
+    related_upserted: dict[str, int] = field(default_factory=dict)
+    pages: int = 0
+    api_calls: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    server_errors: int = 0
+    transport_errors: int = 0
+    bytes: int = 0
+    rate_limit_wait_s: float = 0.0
+    backoff_wait_s: float = 0.0
+    lock_wait_s: float = 0.0
+    duration_s: float = 0.0
+
+    @property
+    def records_per_second(self) -> float:
+        return self.records_received / self.duration_s if self.duration_s else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-friendly (timestamps as ISO strings); contains no secret by construction."""
+        data = asdict(self)
+        for key, value in data.items():
+            if isinstance(value, datetime):
+                data[key] = value.isoformat()
+        data["records_per_second"] = round(self.records_per_second, 1)
+        return data
