@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from merge_pipeline.settings import SettingsError
+from merge_pipeline.settings import Settings, SettingsError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,3 +42,150 @@ def migrate_command() -> None:
         raise click.ClickException(str(error)) from None
     engine.dispose()
     click.echo("warehouse schema is up to date")
+
+
+def _settings_or_exit() -> Settings:
+    from merge_pipeline.settings import get_settings
+
+    try:
+        return get_settings()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@main.group()
+def accounts() -> None:
+    """Linked accounts known to the pipeline (tokens are stored encrypted)."""
+
+
+@accounts.command("add")
+@click.option("--id", "account_id", required=True, help="Merge's linked account id.")
+@click.option("--category", required=True, help="hris, ats, crm, accounting, ...")
+@click.option("--integration", default=None)
+@click.option("--end-user-origin-id", default=None)
+@click.option(
+    "--token-stdin", is_flag=True, help="Read the account token from standard input (no prompt)."
+)
+def accounts_add(
+    account_id: str,
+    category: str,
+    integration: str | None,
+    end_user_origin_id: str | None,
+    token_stdin: bool,
+) -> None:
+    """Store a linked account and its account token (asked for without echo)."""
+    from pydantic import SecretStr
+
+    from merge_pipeline.catalog import load_catalog
+    from merge_pipeline.warehouse.accounts import LinkedAccount, save_account
+    from merge_pipeline.warehouse.database import warehouse_engine
+    from merge_pipeline.warehouse.vault import TokenVault
+
+    if category not in load_catalog().categories:
+        raise click.BadParameter(f"unknown category {category!r}", param_hint="--category")
+    settings = _settings_or_exit()
+    raw = sys.stdin.readline() if token_stdin else click.prompt("Account token", hide_input=True)
+    token = SecretStr(raw.strip())
+    if not token.get_secret_value():
+        raise click.ClickException("the account token is empty")
+    engine = warehouse_engine(settings)
+    account = LinkedAccount(
+        id=account_id,
+        category=category,
+        integration=integration,
+        end_user_origin_id=end_user_origin_id,
+    )
+    with engine.begin() as connection:
+        save_account(connection, account, token, TokenVault(settings.token_encryption_key))
+    click.echo(f"stored linked account {account_id} ({category})")
+
+
+@accounts.command("list")
+def accounts_list() -> None:
+    """List stored linked accounts (never their tokens)."""
+    from merge_pipeline.warehouse.accounts import list_accounts
+    from merge_pipeline.warehouse.database import warehouse_engine
+
+    engine = warehouse_engine(_settings_or_exit())
+    with engine.connect() as connection:
+        for account in list_accounts(connection, active_only=False):
+            click.echo(
+                f"{account.id}\t{account.category}\t{account.integration or '-'}\t"
+                f"{account.status or '-'}"
+            )
+
+
+@main.command()
+@click.option("--account", "account_ids", multiple=True, help="Linked account id (repeatable).")
+@click.option("--all-accounts", is_flag=True, help="Every stored, active linked account.")
+@click.option("--model", "model_ids", multiple=True, help="e.g. hris.Employee (repeatable).")
+@click.option("--category", default=None, help="Every model of this category.")
+@click.option("--expand", default="", help="Relations to expand (single model only), a,b,c.")
+@click.option("--full", is_flag=True, help="Ignore the cursor: re-read everything.")
+@click.option("--no-progress", is_flag=True, help="No progress bar (e.g. in cron logs).")
+def sync(
+    account_ids: tuple[str, ...],
+    all_accounts: bool,
+    model_ids: tuple[str, ...],
+    category: str | None,
+    expand: str,
+    full: bool,
+    no_progress: bool,
+) -> None:
+    """Bring mirrors up to date: some models, a category, or every model of the accounts."""
+    from datetime import timedelta
+
+    from merge_pipeline.catalog import load_catalog
+    from merge_pipeline.sync.engine import SyncOptions
+    from merge_pipeline.sync.plan import PlanError, plan_syncs
+    from merge_pipeline.sync.progress import SyncProgress
+    from merge_pipeline.sync.runner import sync_accounts
+    from merge_pipeline.warehouse.accounts import list_accounts
+    from merge_pipeline.warehouse.database import warehouse_engine
+    from merge_pipeline.warehouse.vault import TokenVault
+
+    if not account_ids and not all_accounts:
+        raise click.UsageError("name --account ID (repeatable) or --all-accounts")
+    settings = _settings_or_exit()
+    engine = warehouse_engine(settings)
+    with engine.connect() as connection:
+        stored = list_accounts(connection)
+    try:
+        plan = plan_syncs(
+            load_catalog(),
+            stored,
+            account_ids=account_ids,
+            model_ids=model_ids,
+            category=category,
+            expand=tuple(filter(None, expand.split(","))),
+        )
+    except PlanError as error:
+        raise click.UsageError(str(error)) from None
+    options = SyncOptions(
+        expand=tuple(filter(None, expand.split(","))),
+        overlap=timedelta(seconds=settings.cursor_overlap_s),
+        full=full,
+    )
+    with SyncProgress(disable=no_progress) as progress:
+        outcomes = sync_accounts(
+            engine,
+            settings,
+            TokenVault(settings.token_encryption_key),
+            plan,
+            options=options,
+            progress=progress.update,
+        )
+    failed = 0
+    for outcome in outcomes:
+        if outcome.result is not None:
+            r = outcome.result
+            click.echo(
+                f"ok    {outcome.linked_account_id} {outcome.model_id}: {r.records_received} "
+                f"received ({r.records_inserted} new, {r.records_updated} updated, "
+                f"{r.records_deleted} deleted) in {r.api_calls} calls, {r.duration_s:.1f}s"
+            )
+        else:
+            failed += 1
+            click.echo(f"FAIL  {outcome.linked_account_id} {outcome.model_id}: {outcome.error}")
+    if failed:
+        raise click.ClickException(f"{failed} of {len(outcomes)} syncs failed")

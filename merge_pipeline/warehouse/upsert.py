@@ -1,28 +1,35 @@
 """Bulk upserts into mirror tables that never let an older version win.
 
-One ``INSERT ... ON CONFLICT (linked_account_id, id) DO UPDATE ... WHERE`` per page: the update
+Each page is ``COPY``-ed into a per-connection staging table, then merged with one
+``INSERT ... SELECT ... ON CONFLICT (linked_account_id, id) DO UPDATE ... WHERE newer``. The update
 applies only when the incoming ``modified_at`` is newer (or the stored row has none), or, at the
-same ``modified_at``, when the content differs. Re-applied pages are therefore no-ops, and a
-page fetched late (an expanded object, a retry) cannot overwrite a newer row.
+same ``modified_at``, when the content differs; so re-applied pages are no-ops, and a page that
+arrives late (an expanded object, a retry) cannot overwrite a newer row.
+
+Why COPY: ``python -m benchmarks.upsert`` measured it at 2.5-3.6x the rows/s of an executemany
+``INSERT ... ON CONFLICT`` for 100-row pages (SQLAlchemy's per-parameter processing dominates
+the latter), and at about 2x the time of a bare ``COPY`` with no conflict handling (the ceiling).
 """
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
+from datetime import datetime
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.dialects import postgresql as pg
 
 from merge_pipeline.warehouse.mirror_tables import (
     LINKED_ACCOUNT_ID,
     MIRRORED_AT,
-    RAW,
     RECORD_ID,
     SYNC_RUN_ID,
 )
 
 Row = dict[str, Any]
+_KEYS = (LINKED_ACCOUNT_ID, RECORD_ID)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,42 +48,111 @@ class UpsertCounts:
         )
 
 
-@cache
-def _upsert_statement(table: sa.Table) -> sa.Insert:
-    statement = insert(table)
-    excluded = statement.excluded
-    keys = {LINKED_ACCOUNT_ID, RECORD_ID}
-    updates: dict[str, Any] = {
-        c.name: excluded[c.name] for c in table.columns if c.name not in keys
-    }
-    updates[MIRRORED_AT] = sa.func.now()
-    newer = sa.or_(
-        table.c.modified_at.is_(None),
-        excluded.modified_at > table.c.modified_at,
-        sa.and_(
-            excluded.modified_at == table.c.modified_at,
-            excluded[RAW] != table.c[RAW],
-        ),
+def _array_literal(values: Sequence[Any]) -> str:
+    items = []
+    for value in values:
+        if value is None:
+            items.append("NULL")
+        else:
+            text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+            items.append(f'"{text}"')
+    return "{" + ",".join(items) + "}"
+
+
+def _csv_value(column: sa.Column[Any], value: Any) -> str | None:
+    """One field of the CSV that COPY reads; None is written as SQL NULL."""
+    if value is None:
+        return None
+    if isinstance(column.type, pg.ARRAY):
+        return _array_literal(value) if isinstance(value, list) else None
+    if isinstance(column.type, pg.JSONB):
+        return orjson.dumps(value).decode()
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+def _csv_field(text: str | None) -> str:
+    """Quote every non-null field, so an empty string is never read back as NULL."""
+    if text is None:
+        return ""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def copy_columns(table: sa.Table) -> list[sa.Column[Any]]:
+    """The columns a page fills (``_mirrored_at`` is the server's ``now()``)."""
+    return [c for c in table.columns if c.name != MIRRORED_AT]
+
+
+def encode_copy_csv(columns: Sequence[sa.Column[Any]], rows: Sequence[Row]) -> io.StringIO:
+    """Rows as the CSV that ``COPY ... WITH (FORMAT csv)`` reads."""
+    buffer = io.StringIO()
+    for row in rows:
+        buffer.write(",".join(_csv_field(_csv_value(c, row.get(c.name))) for c in columns))
+        buffer.write("\n")
+    buffer.seek(0)
+    return buffer
+
+
+def _latest_per_key(rows: Sequence[Row]) -> list[Row]:
+    """One row per key (the newest): ON CONFLICT cannot touch a row twice in one statement."""
+    latest: dict[tuple[Any, Any], Row] = {}
+    for row in rows:
+        key = (row[LINKED_ACCOUNT_ID], row[RECORD_ID])
+        kept = latest.get(key)
+        if kept is None or str(row.get("modified_at") or "") >= str(kept.get("modified_at") or ""):
+            latest[key] = row
+    return list(latest.values())
+
+
+def _staging_name(table: sa.Table) -> str:
+    return f"staging_{table.schema}_{table.name}"
+
+
+def _merge_sql(table: sa.Table, columns: list[str]) -> str:
+    target = f'"{table.schema}"."{table.name}"'
+    quoted = ", ".join(f'"{c}"' for c in columns)
+    updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in columns if c not in _KEYS)
+    # Identifiers come from our own catalog-derived metadata, never from input.
+    return (
+        f"INSERT INTO {target} AS t ({quoted}) SELECT {quoted} FROM {_staging_name(table)} "  # noqa: S608
+        f"ON CONFLICT ({LINKED_ACCOUNT_ID}, {RECORD_ID}) DO UPDATE SET {updates}, "
+        f"{MIRRORED_AT} = now() "
+        "WHERE t.modified_at IS NULL OR EXCLUDED.modified_at > t.modified_at "
+        "OR (EXCLUDED.modified_at = t.modified_at AND EXCLUDED._raw <> t._raw) "
+        "RETURNING (xmax = 0) AS inserted"  # xmax = 0 only on a freshly inserted tuple
     )
-    # xmax = 0 only for a freshly inserted tuple: the standard way to tell inserts from updates.
-    inserted = sa.literal_column("xmax", sa.Text) == "0"
-    return statement.on_conflict_do_update(
-        index_elements=[table.c[LINKED_ACCOUNT_ID], table.c[RECORD_ID]],
-        set_=updates,
-        where=newer,
-    ).returning(inserted.label("inserted"))
 
 
 def upsert_rows(
     connection: sa.Connection, table: sa.Table, rows: Sequence[Row], sync_run_id: str | None
 ) -> UpsertCounts:
-    """Upsert rows (already shaped as columns) of one table; returns what changed."""
+    """Upsert rows (already shaped as columns) of one table, in the caller's transaction."""
     if not rows:
         return UpsertCounts()
-    for row in rows:
+    unique = _latest_per_key(rows)
+    for row in unique:
         row[SYNC_RUN_ID] = sync_run_id
-    results = connection.execute(_upsert_statement(table), list(rows)).all()
-    inserted = sum(1 for r in results if r.inserted)
+    columns = copy_columns(table)
+    buffer = encode_copy_csv(columns, unique)
+    names = [c.name for c in columns]
+    staging = _staging_name(table)
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(
+            f'CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE "{table.schema}"."{table.name}" '
+            "INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        cursor.execute(f"TRUNCATE {staging}")
+        columns_sql = ", ".join(f'"{n}"' for n in names)
+        cursor.copy_expert(f"COPY {staging} ({columns_sql}) FROM STDIN WITH (FORMAT csv)", buffer)
+        cursor.execute(_merge_sql(table, names))
+        results = cursor.fetchall()
+    finally:
+        cursor.close()
+    inserted = sum(1 for (was_inserted,) in results if was_inserted)
     return UpsertCounts(inserted, len(results) - inserted, len(rows) - len(results))
 
 

@@ -82,3 +82,42 @@ def test_rows_missing_from_a_full_fetch_are_marked_deleted(engine: sa.Engine, ac
     with engine.begin() as connection:
         assert mark_missing_as_deleted(connection, TABLE, account, ["c1"]) == 1
     assert _stored(engine, account) == {"c1": ("keep", False), "c2": ("gone", True)}
+
+
+def test_awkward_values_survive_the_copy_exactly(engine: sa.Engine, account: str) -> None:
+    awkward = 'quote " comma , newline \n tab \t backslash \\ unicode é ☃'
+    record = {
+        "id": "e1",
+        "first_name": awkward,
+        "last_name": "",
+        "preferred_name": None,
+        "groups": ['g"1', "g\\2", "g,3"],
+        "custom_fields": {"k": awkward, "n": [1, None, True]},
+        "modified_at": "2026-01-01T00:00:00.123456Z",
+    }
+    model = load_catalog().model("hris.Employee")
+    table = mirror_tables()[model]
+    rows = RecordShaper(load_catalog(), model, account).shape_page([record]).rows
+    with engine.begin() as connection:
+        upsert_rows(connection, table, rows, "run-1")
+        stored = connection.execute(
+            sa.select(table).where(table.c.linked_account_id == account)
+        ).one()
+    assert stored.first_name == awkward
+    assert stored.last_name == ""
+    assert stored.preferred_name is None
+    assert stored.groups == ['g"1', "g\\2", "g,3"]
+    assert stored.custom_fields == {"k": awkward, "n": [1, None, True]}
+    assert stored.modified_at.microsecond == 123456
+    assert stored._raw["first_name"] == awkward
+
+
+def test_duplicate_ids_in_one_page_keep_the_newest(engine: sa.Engine, account: str) -> None:
+    counts = _upsert(
+        engine,
+        account,
+        _company("new", "2026-01-02T00:00:00Z"),
+        _company("old", "2026-01-01T00:00:00Z"),
+    )
+    assert counts.inserted == 1
+    assert _stored(engine, account) == {"c1": ("new", False)}

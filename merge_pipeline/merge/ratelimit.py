@@ -1,0 +1,128 @@
+"""Staying under Merge's per-linked-account rate limit instead of bouncing off it.
+
+Merge limits requests per linked account per minute (Launch 100, Professional 400, Enterprise 600;
+CONTRACT.md §7). Every client in a process shares one limiter per account through the registry, so
+threads syncing different models of the same account queue behind one budget. The limiter is a
+sliding window: no window of ``window_s`` seconds ever holds more than ``limit`` acquisitions,
+which is stricter than (so also safe for) a fixed per-minute counter on Merge's side.
+
+Limits are per process: accounts synced concurrently from several processes must split the budget
+(set ``rate_limit_per_minute`` accordingly).
+"""
+
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+
+#: Slack when comparing clock readings, so float rounding cannot leave a waiter sleeping 1e-15 s
+#: forever on a clock that only moves when slept on (the tests' fake clock).
+_EPSILON_S = 1e-9
+
+
+class RateLimiter:
+    """A thread-safe sliding-window limiter with a pause switch for Retry-After."""
+
+    def __init__(
+        self,
+        limit: int,
+        window_s: float = 60.0,
+        *,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
+    ) -> None:
+        if limit < 1 or window_s <= 0:
+            raise ValueError("a rate limit needs limit >= 1 and window_s > 0")
+        self._limit = limit
+        self._window_s = window_s
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._granted: deque[float] = deque()
+        self._paused_until = float("-inf")
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    def set_limit(self, limit: int) -> None:
+        """Change the budget (a plan change); takes effect for the next acquisition."""
+        if limit < 1:
+            raise ValueError("limit must be >= 1")
+        with self._lock:
+            self._limit = limit
+
+    def pause_for(self, seconds: float) -> None:
+        """Grant nothing for ``seconds`` (Merge said Retry-After); never shortens a pause."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    def _wait_needed(self, now: float) -> float:
+        """Seconds until a slot is free (0: take it now). Call with the lock held."""
+        if self._paused_until > now + _EPSILON_S:
+            return self._paused_until - now
+        while self._granted and self._granted[0] <= now - self._window_s + _EPSILON_S:
+            self._granted.popleft()
+        if len(self._granted) < self._limit:
+            return 0.0
+        return self._granted[-self._limit] + self._window_s - now
+
+    def acquire(self) -> float:
+        """Block until a request may be sent; returns the seconds spent waiting."""
+        waited = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                wait = self._wait_needed(now)
+                if wait <= 0:
+                    self._granted.append(now)
+                    return waited
+            # Sleep outside the lock so other threads can pause us or take freed slots.
+            self._sleep(wait)
+            waited += wait
+
+
+class RateLimiterRegistry:
+    """One limiter per linked account id, created on first use and shared thereafter."""
+
+    def __init__(
+        self, *, window_s: float = 60.0, clock: Clock = time.monotonic, sleep: Sleep = time.sleep
+    ) -> None:
+        self._window_s = window_s
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._limiters: dict[str, RateLimiter] = {}
+
+    def for_account(self, linked_account_id: str, limit: int) -> RateLimiter:
+        """The account's limiter; a different ``limit`` than before updates it (plan change)."""
+        with self._lock:
+            limiter = self._limiters.get(linked_account_id)
+            if limiter is None:
+                limiter = RateLimiter(limit, self._window_s, clock=self._clock, sleep=self._sleep)
+                self._limiters[linked_account_id] = limiter
+            elif limiter.limit != limit:
+                limiter.set_limit(limit)
+            return limiter
+
+    def clear(self) -> None:
+        with self._lock:
+            self._limiters.clear()
+
+    def _reset_after_fork(self) -> None:
+        # A forked child inherits locks possibly held by parent threads that no longer exist.
+        self._lock = threading.Lock()
+        self._limiters = {}
+
+
+_PROCESS_REGISTRY = RateLimiterRegistry()
+os.register_at_fork(after_in_child=_PROCESS_REGISTRY._reset_after_fork)
+
+
+def process_registry() -> RateLimiterRegistry:
+    """The registry every client in this process shares unless a test injects its own."""
+    return _PROCESS_REGISTRY

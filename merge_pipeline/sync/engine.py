@@ -1,0 +1,295 @@
+"""One sync of one (linked account, Common Model) pair: cursor -> pages -> upserts -> cursor.
+
+The rules that make it exactly-once:
+
+* the pair's PostgreSQL advisory lock is held for the whole sync (no two syncs of a pair overlap,
+  across processes and machines);
+* pages are streamed and upserted one transaction per page (memory stays flat; a crash keeps
+  what was written, and re-applied pages are no-ops because older versions never win);
+* the cursor moves to the fetch's start *in the same transaction as the last page*, so a crash
+  anywhere leaves the old cursor and the next run re-reads what it might have missed;
+* models Merge cannot filter by ``modified_after`` are fully re-read, and rows it no longer
+  returns are marked deleted in that same last transaction.
+"""
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+import sqlalchemy as sa
+
+from merge_pipeline.catalog import Catalog, CommonModel, load_catalog
+from merge_pipeline.merge.client import MergeClient
+from merge_pipeline.merge.credentials import AccountCredentials
+from merge_pipeline.merge.page import Page
+from merge_pipeline.sync.records import RecordShaper, ShapedPage
+from merge_pipeline.sync.result import SyncResult
+from merge_pipeline.sync.window import fetch_started_at, request_modified_after
+from merge_pipeline.warehouse.cursors import read_cursor, write_cursor
+from merge_pipeline.warehouse.history import (
+    FAILED,
+    SUCCEEDED,
+    abandon_stale_runs,
+    finish_sync_run,
+    start_sync_run,
+)
+from merge_pipeline.warehouse.locks import sync_lock
+from merge_pipeline.warehouse.mirror_tables import MirrorTables, mirror_tables
+from merge_pipeline.warehouse.upsert import mark_missing_as_deleted, upsert_rows
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: called after each page is committed: (result so far, page) - for progress bars
+ProgressCallback = Callable[[SyncResult, Page], None]
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """How to sync: which relations to expand, the cursor overlap, a forced full fetch."""
+
+    expand: tuple[str, ...] = ()
+    overlap: timedelta = timedelta(seconds=60)
+    full: bool = False
+    page_size: int | None = None
+
+
+def _with_last(items: Iterable[T]) -> Iterator[tuple[T, bool]]:
+    """Yield each item with a flag saying whether it is the last (one item of lookahead)."""
+    iterator = iter(items)
+    try:
+        previous = next(iterator)
+    except StopIteration:
+        return
+    for item in iterator:
+        yield previous, False
+        previous = item
+    yield previous, True
+
+
+class ModelSync:
+    """Syncs one model of one linked account; construct, then :meth:`run`."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        client: MergeClient,
+        account: AccountCredentials,
+        model: CommonModel,
+        *,
+        options: SyncOptions | None = None,
+        sync_run_id: str | None = None,
+        catalog: Catalog | None = None,
+        tables: MirrorTables | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self._engine = engine
+        self._client = client
+        self._account = account
+        self._model = model
+        self._options = options or SyncOptions()
+        self._catalog = catalog or load_catalog()
+        self._tables = tables or mirror_tables()
+        self._progress = progress
+        self._shaper = RecordShaper(self._catalog, model, account.linked_account_id)
+        self.sync_run_id = sync_run_id or f"adhoc-{uuid.uuid4()}"
+
+    @property
+    def _incremental(self) -> bool:
+        return self._model.supports_modified_after and not self._options.full
+
+    def run(self) -> SyncResult:
+        """Sync the pair; raises the Merge or database error after recording the failure."""
+        account_id = self._account.linked_account_id
+        self._started = time.perf_counter()
+        # the client may serve several syncs: report this sync's share of its counters
+        self._stats_before = self._client.stats.snapshot()
+        with self._engine.connect() as connection:
+            lock_started = time.perf_counter()
+            with sync_lock(connection, account_id, self._model.model_id):
+                lock_wait = time.perf_counter() - lock_started
+                abandon_stale_runs(connection, account_id, self._model.model_id)
+                cursor = read_cursor(connection, account_id, self._model.model_id)
+                history_id = start_sync_run(
+                    connection,
+                    sync_run_id=self.sync_run_id,
+                    linked_account_id=account_id,
+                    model_id=self._model.model_id,
+                    cursor_before=cursor,
+                )
+                connection.commit()
+                result = SyncResult(
+                    linked_account_id=account_id,
+                    model_id=self._model.model_id,
+                    sync_run_id=self.sync_run_id,
+                    full_fetch=cursor is None or not self._incremental,
+                    cursor_before=cursor,
+                    lock_wait_s=lock_wait,
+                )
+                try:
+                    self._fetch_and_store(connection, cursor, result, history_id)
+                except BaseException as error:
+                    connection.rollback()
+                    self._collect_stats(result)
+                    finish_sync_run(
+                        connection,
+                        history_id,
+                        status=FAILED,
+                        cursor_after=cursor,
+                        stats=result.as_dict(),
+                        error=f"{type(error).__name__}: {error}",
+                    )
+                    connection.commit()
+                    raise
+        log.info(
+            "synced %s for %s: %d received, %d inserted, %d updated, %d calls in %.1fs",
+            self._model.model_id,
+            account_id,
+            result.records_received,
+            result.records_inserted,
+            result.records_updated,
+            result.api_calls,
+            result.duration_s,
+        )
+        return result
+
+    def _pages(self, connection: sa.Connection, modified_after: datetime | None) -> Iterator[Page]:
+        """Every page of the model; for nested paths, every page under every live parent."""
+        kwargs = {
+            "modified_after": modified_after,
+            "expand": self._options.expand,
+            "include_deleted_data": True,
+            "page_size": self._options.page_size,
+        }
+        if not self._model.is_nested:
+            yield from self._client.iter_pages(self._account, self._model, **kwargs)  # type: ignore[arg-type]
+            return
+        for path_params in self._parent_ids(connection):
+            yield from self._client.iter_pages(
+                self._account,
+                self._model,
+                path_params=path_params,
+                **kwargs,  # type: ignore[arg-type]
+            )
+
+    def _parent_ids(self, connection: sa.Connection) -> list[dict[str, str]]:
+        [param] = self._model.path_params  # every nested Merge path has exactly one parent
+        parent = self._catalog.category(self._model.category).model(str(param.model))
+        table = self._tables[parent]
+        rows = connection.execute(
+            sa.select(table.c.id)
+            .where(
+                table.c.linked_account_id == self._account.linked_account_id,
+                table.c.remote_was_deleted.is_(False),
+            )
+            .order_by(table.c.id)
+        )
+        ids = [{param.name: row.id} for row in rows]
+        connection.commit()
+        return ids
+
+    def _fetch_and_store(
+        self,
+        connection: sa.Connection,
+        cursor: datetime | None,
+        result: SyncResult,
+        history_id: int,
+    ) -> None:
+        modified_after = (
+            request_modified_after(cursor, self._options.overlap) if self._incremental else None
+        )
+        result.requested_modified_after = modified_after
+        local_start = datetime.now(UTC)
+        fetch_start: datetime | None = None
+        seen_ids: list[str] = []
+        table = self._tables[self._model]
+        last_page: Page | None = None
+        for page, is_last in _with_last(self._pages(connection, modified_after)):
+            if fetch_start is None:
+                fetch_start = fetch_started_at(
+                    page.server_date, timedelta(seconds=page.elapsed), local_start
+                )
+            shaped = self._shaper.shape_page(page.results)
+            self._store_page(connection, shaped, result)
+            if not self._incremental:
+                seen_ids.extend(row["id"] for row in shaped.rows)
+            result.pages += 1
+            last_page = page
+            if is_last:
+                self._finish(connection, table, fetch_start, seen_ids, result, history_id)
+            connection.commit()
+            if self._progress is not None:
+                self._collect_stats(result)
+                self._progress(result, page)
+        if last_page is None:  # no page at all (e.g. a nested model whose parents have none)
+            self._finish(
+                connection,
+                table,
+                fetch_started_at(None, timedelta(0), local_start),
+                seen_ids,
+                result,
+                history_id,
+            )
+            connection.commit()
+
+    def _store_page(
+        self, connection: sa.Connection, shaped: ShapedPage, result: SyncResult
+    ) -> None:
+        for model_id, rows in shaped.related.items():
+            counts = upsert_rows(
+                connection, self._tables[model_id], list(rows.values()), self.sync_run_id
+            )
+            result.related_upserted[model_id] = (
+                result.related_upserted.get(model_id, 0) + counts.inserted + counts.updated
+            )
+        counts = upsert_rows(connection, self._tables[self._model], shaped.rows, self.sync_run_id)
+        result.records_received += len(shaped.rows)
+        result.records_inserted += counts.inserted
+        result.records_updated += counts.updated
+        result.records_unchanged += counts.unchanged
+        result.records_deleted += shaped.deleted
+
+    def _finish(
+        self,
+        connection: sa.Connection,
+        table: sa.Table,
+        fetch_start: datetime,
+        seen_ids: list[str],
+        result: SyncResult,
+        history_id: int,
+    ) -> None:
+        """The last transaction's extra work: missing rows, the cursor, the history row."""
+        account_id = self._account.linked_account_id
+        if not self._incremental:
+            result.records_marked_missing = mark_missing_as_deleted(
+                connection, table, account_id, seen_ids
+            )
+        write_cursor(connection, account_id, self._model.model_id, fetch_start, self.sync_run_id)
+        result.cursor_after = fetch_start
+        self._collect_stats(result)
+        finish_sync_run(
+            connection,
+            history_id,
+            status=SUCCEEDED,
+            cursor_after=fetch_start,
+            stats=result.as_dict(),
+        )
+
+    def _collect_stats(self, result: SyncResult) -> None:
+        stats = self._client.stats.snapshot()
+        for name in (
+            "api_calls",
+            "retries",
+            "rate_limited",
+            "server_errors",
+            "transport_errors",
+            "bytes",
+            "rate_limit_wait_s",
+            "backoff_wait_s",
+        ):
+            setattr(result, name, stats[name] - self._stats_before[name])
+        result.duration_s = time.perf_counter() - self._started

@@ -1,0 +1,117 @@
+"""Many syncs at once: accounts in parallel (bounded), each account's models one after another.
+
+Models of one account share that account's rate limit, so running them in sequence costs no
+throughput; nested models (``/jobs/{job_id}/screening-questions``) run after their parents,
+whose mirrored ids they need.
+"""
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from merge_pipeline.catalog import CommonModel
+from merge_pipeline.merge.client import MergeClient
+from merge_pipeline.merge.credentials import AccountCredentials
+from merge_pipeline.merge.errors import MergeAuthError, MergeError
+from merge_pipeline.settings import Settings
+from merge_pipeline.sync.engine import ModelSync, ProgressCallback, SyncOptions
+from merge_pipeline.sync.result import SyncResult
+from merge_pipeline.warehouse.accounts import account_token
+from merge_pipeline.warehouse.vault import TokenVault
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """One pair's result, or the error that stopped it (already safe to show)."""
+
+    linked_account_id: str
+    model_id: str
+    result: SyncResult | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def dependency_order(models: Iterable[CommonModel]) -> list[CommonModel]:
+    """Parents before the nested models that list under them; otherwise catalog order."""
+    return sorted(models, key=lambda m: m.is_nested)
+
+
+def sync_account_models(
+    engine: sa.Engine,
+    settings: Settings,
+    vault: TokenVault,
+    linked_account_id: str,
+    models: Sequence[CommonModel],
+    *,
+    options: SyncOptions,
+    sync_run_id: str | None = None,
+    progress: ProgressCallback | None = None,
+    client_factory: Callable[[Settings], MergeClient] = MergeClient,
+) -> list[SyncOutcome]:
+    """Sync some models of one account in dependency order; one failure does not stop the rest,
+    except an authentication failure, which would fail every model the same way."""
+    with engine.connect() as connection:
+        token = account_token(connection, linked_account_id, vault)
+    credentials = AccountCredentials(linked_account_id, token)
+    outcomes: list[SyncOutcome] = []
+    with client_factory(settings) as client:
+        for model in dependency_order(models):
+            try:
+                result = ModelSync(
+                    engine,
+                    client,
+                    credentials,
+                    model,
+                    options=options,
+                    sync_run_id=sync_run_id,
+                    progress=progress,
+                ).run()
+                outcomes.append(SyncOutcome(linked_account_id, model.model_id, result=result))
+            except MergeError as error:
+                log.warning(
+                    "sync of %s for %s failed: %s", model.model_id, linked_account_id, error
+                )
+                outcomes.append(SyncOutcome(linked_account_id, model.model_id, error=str(error)))
+                if isinstance(error, MergeAuthError):
+                    break
+    return outcomes
+
+
+def sync_accounts(
+    engine: sa.Engine,
+    settings: Settings,
+    vault: TokenVault,
+    plan: Mapping[str, Sequence[CommonModel]],
+    *,
+    options: SyncOptions,
+    sync_run_id: str | None = None,
+    progress: ProgressCallback | None = None,
+    client_factory: Callable[[Settings], MergeClient] = MergeClient,
+) -> list[SyncOutcome]:
+    """Sync ``{linked_account_id: models}``, ``settings.sync_concurrency`` accounts at a time."""
+    workers = max(1, min(settings.sync_concurrency, len(plan)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="merge-sync") as pool:
+        futures = [
+            pool.submit(
+                sync_account_models,
+                engine,
+                settings,
+                vault,
+                account_id,
+                models,
+                options=options,
+                sync_run_id=sync_run_id,
+                progress=progress,
+                client_factory=client_factory,
+            )
+            for account_id, models in plan.items()
+        ]
+        return [outcome for future in futures for outcome in future.result()]
