@@ -189,3 +189,7 @@ def sync(
             click.echo(f"FAIL  {outcome.linked_account_id} {outcome.model_id}: {outcome.error}")
     if failed:
         raise click.ClickException(f"{failed} of {len(outcomes)} syncs failed")
+
+
+if __name__ == "__main__":
+    main()

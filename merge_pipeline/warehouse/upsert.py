@@ -139,20 +139,21 @@ def upsert_rows(
     buffer = encode_copy_csv(columns, unique)
     names = [c.name for c in columns]
     staging = _staging_name(table)
+    # Statements go through SQLAlchemy so that its transaction is begun (and the caller's
+    # commit really commits); only COPY needs the driver's cursor, inside that transaction.
+    connection.exec_driver_sql(
+        f'CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE "{table.schema}"."{table.name}" '
+        "INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    connection.exec_driver_sql(f"TRUNCATE {staging}")
+    columns_sql = ", ".join(f'"{n}"' for n in names)
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(
-            f'CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE "{table.schema}"."{table.name}" '
-            "INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        cursor.execute(f"TRUNCATE {staging}")
-        columns_sql = ", ".join(f'"{n}"' for n in names)
         cursor.copy_expert(f"COPY {staging} ({columns_sql}) FROM STDIN WITH (FORMAT csv)", buffer)
-        cursor.execute(_merge_sql(table, names))
-        results = cursor.fetchall()
     finally:
         cursor.close()
-    inserted = sum(1 for (was_inserted,) in results if was_inserted)
+    results = connection.exec_driver_sql(_merge_sql(table, names)).all()
+    inserted = sum(1 for row in results if row.inserted)
     return UpsertCounts(inserted, len(results) - inserted, len(rows) - len(results))
 
 
