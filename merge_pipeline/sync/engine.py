@@ -26,6 +26,7 @@ from merge_pipeline.catalog import Catalog, CommonModel, load_catalog
 from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.merge.credentials import AccountCredentials
 from merge_pipeline.merge.page import Page
+from merge_pipeline.sync.prefetch import Prefetch
 from merge_pipeline.sync.records import RecordShaper, ShapedPage
 from merge_pipeline.sync.result import SyncResult
 from merge_pipeline.sync.window import fetch_started_at, request_modified_after
@@ -157,23 +158,19 @@ class ModelSync:
         )
         return result
 
-    def _pages(self, connection: sa.Connection, modified_after: datetime | None) -> Iterator[Page]:
+    def _pages(
+        self, modified_after: datetime | None, parents: list[dict[str, str]] | None
+    ) -> Iterator[Page]:
         """Every page of the model; for nested paths, every page under every live parent."""
-        kwargs = {
-            "modified_after": modified_after,
-            "expand": self._options.expand,
-            "include_deleted_data": True,
-            "page_size": self._options.page_size,
-        }
-        if not self._model.is_nested:
-            yield from self._client.iter_pages(self._account, self._model, **kwargs)  # type: ignore[arg-type]
-            return
-        for path_params in self._parent_ids(connection):
+        for path_params in parents if parents is not None else [None]:
             yield from self._client.iter_pages(
                 self._account,
                 self._model,
+                modified_after=modified_after,
+                expand=self._options.expand,
+                include_deleted_data=True,
+                page_size=self._options.page_size,
                 path_params=path_params,
-                **kwargs,  # type: ignore[arg-type]
             )
 
     def _parent_ids(self, connection: sa.Connection) -> list[dict[str, str]]:
@@ -204,11 +201,24 @@ class ModelSync:
         )
         result.requested_modified_after = modified_after
         local_start = datetime.now(UTC)
+        parents = self._parent_ids(connection) if self._model.is_nested else None
+        pages = Prefetch(self._pages(modified_after, parents))
+        with pages:
+            self._store_pages(connection, pages, local_start, result, history_id)
+
+    def _store_pages(
+        self,
+        connection: sa.Connection,
+        pages: Iterable[Page],
+        local_start: datetime,
+        result: SyncResult,
+        history_id: int,
+    ) -> None:
         fetch_start: datetime | None = None
         seen_ids: list[str] = []
         table = self._tables[self._model]
         last_page: Page | None = None
-        for page, is_last in _with_last(self._pages(connection, modified_after)):
+        for page, is_last in _with_last(pages):
             if fetch_start is None:
                 fetch_start = fetch_started_at(
                     page.server_date, timedelta(seconds=page.elapsed), local_start
