@@ -141,6 +141,15 @@ def _openapi_property_facts(prop: Json) -> Json:
             facts["item_format"] = item_facts["format"]
     if isinstance(types, str):
         facts["type"] = types
+    for bound in ("minimum", "maximum", "pattern"):
+        if bound in prop:
+            facts[bound] = prop[bound]
+    expands_to = prop.get("x-merge-expands-to") or (
+        items.get("x-merge-expands-to") if isinstance(items, dict) else None
+    )
+    if expands_to:
+        facts["expands_to"] = expands_to
+        facts["many"] = isinstance(items, dict)
     facts["nullable"] = nullable
     facts["read_only"] = bool(prop.get("readOnly"))
     return facts
@@ -206,6 +215,7 @@ def _field_entry(
     docs: Json | None,
     enums: Mapping[str, list[str]],
     known_objects: set[str],
+    models: Iterable[str] = (),
 ) -> Json:
     sources = [
         s for s, present in (("sdk", sdk_field), ("openapi", oas), ("docs", docs)) if present
@@ -257,6 +267,18 @@ def _field_entry(
             entry["type"] = _json_type(facts.get("type"))
             if "format" in facts and entry["type"] == "string":
                 entry["format"] = facts["format"]
+        for bound in ("minimum", "maximum", "pattern"):
+            if bound in facts:
+                entry[bound] = facts[bound]
+        if not entry.get("ref") and facts.get("expands_to") in set(models):
+            # Nested objects (line items, ...) reference Common Models only in the OpenAPI docs.
+            entry["ref"] = facts["expands_to"]
+            entry["many"] = bool(facts.get("many"))
+            entry.pop("object", None)
+            entry.pop("items", None)
+            entry["type"] = "array" if entry["many"] else "string"
+            if not entry["many"]:
+                entry["format"] = "uuid"
     entry.setdefault("nullable", True)
     entry.setdefault("read_only", False)
     entry.setdefault("required", False)
@@ -290,12 +312,29 @@ def _schema_props(document: Json | None, schema: str | None) -> dict[str, Json]:
 
 
 def _object_fields(
-    type_name: str, sdk: Json, enums: Mapping[str, list[str]], known_objects: set[str]
+    type_name: str,
+    sdk: Json,
+    enums: Mapping[str, list[str]],
+    known_objects: set[str],
+    documents: tuple[Json | None, Json | None] = (None, None),
 ) -> list[Json]:
+    """Fields of a nested or platform type: the SDK's, refined by the OpenAPI documents."""
+    oas_doc, docs_doc = documents
+    oas_props = _schema_props(oas_doc, type_name)
+    docs_props = _schema_props(docs_doc, type_name)
     fields = sdk["other_types"].get(type_name, {}).get("fields", {})
+    models = set(sdk["common_models"])
     return [
-        _field_entry(_wire_name(n, f), f, None, None, enums, known_objects)
-        for n, f in fields.items()
+        _field_entry(
+            wire,
+            f,
+            oas_props.get(wire),
+            docs_props.get(wire),
+            enums,
+            known_objects,
+            models,
+        )
+        for wire, f in ((_wire_name(n, f), f) for n, f in fields.items())
     ]
 
 
@@ -304,11 +343,15 @@ def _wire_name(name: str, field: Json) -> str:
 
 
 def _referenced_objects(fields: Iterable[Json]) -> set[str]:
+    """Nested types a set of fields uses, including reference targets (models are removed later:
+    ``Invoice.line_items`` refers to ``InvoiceLineItem``, which has no list endpoint)."""
     names = set()
     for field in fields:
         for holder in (field, field.get("items") or {}):
             if holder.get("object"):
                 names.add(holder["object"])
+        if field.get("ref"):
+            names.add(field["ref"])
     return names
 
 
@@ -350,7 +393,13 @@ def build_category(category: str, shared: Path) -> Json:
         names = list(sdk_fields) + [n for n in (*oas_props, *docs_props) if n not in sdk_fields]
         fields = [
             _field_entry(
-                n, sdk_fields.get(n), oas_props.get(n), docs_props.get(n), enums, known_objects
+                n,
+                sdk_fields.get(n),
+                oas_props.get(n),
+                docs_props.get(n),
+                enums,
+                known_objects,
+                sdk["common_models"],
             )
             for n in dict.fromkeys(names)
         ]
@@ -377,7 +426,9 @@ def build_category(category: str, shared: Path) -> Json:
         name = pending.pop()
         if name in objects:
             continue
-        objects[name] = {"fields": _object_fields(name, sdk, enums, known_objects)}
+        objects[name] = {
+            "fields": _object_fields(name, sdk, enums, known_objects, (oas_doc, docs_doc))
+        }
         pending.extend(
             sorted(_referenced_objects(objects[name]["fields"]) - set(objects) - set(models))
         )
@@ -398,7 +449,11 @@ def build_platform_types(shared: Path) -> Json:
     sdk = json.loads((shared / "models" / "hris.json").read_text())
     enums = sdk.get("enums", {})
     known = set(sdk["other_types"])
-    return {name: {"fields": _object_fields(name, sdk, enums, known)} for name in PLATFORM_TYPES}
+    documents = (_load_yaml(shared / "openapi" / "hris.yml"), None)
+    return {
+        name: {"fields": _object_fields(name, sdk, enums, known, documents)}
+        for name in PLATFORM_TYPES
+    }
 
 
 def build_catalog(shared: Path) -> Json:

@@ -29,6 +29,9 @@ class Field:
     many: bool = False  # a list of references
     object: str | None = None  # nested object type for type == "object"
     items: Mapping[str, Any] | None = None  # item description for non-reference arrays
+    minimum: float | None = None
+    maximum: float | None = None
+    pattern: str | None = None  # e.g. Merge's decimal strings
     sources: tuple[str, ...] = ()
 
     @property
@@ -53,6 +56,9 @@ class Field:
             many=raw.get("many", False),
             object=raw.get("object"),
             items=raw.get("items"),
+            minimum=raw.get("minimum"),
+            maximum=raw.get("maximum"),
+            pattern=raw.get("pattern"),
             sources=tuple(raw.get("sources", ())),
         )
 

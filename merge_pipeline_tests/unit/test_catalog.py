@@ -96,3 +96,21 @@ def test_model_without_id_is_keyed_by_remote_id() -> None:
 def test_unknown_model_error_names_the_known_ones() -> None:
     with pytest.raises(KeyError, match="Employee"):
         load_catalog().model("hris.Employe")
+
+
+def test_nested_objects_take_nullability_and_references_from_openapi() -> None:
+    accounting = load_catalog().category("accounting")
+    line_item = {f.name: f for f in accounting.objects["InvoiceLineItem"].fields}
+    assert line_item["account"].ref == "Account"
+    assert not line_item["id"].nullable
+    assert line_item["exchange_rate"].pattern is not None
+    earning = {f.name: f for f in load_catalog().category("hris").objects["Earning"].fields}
+    assert not earning["remote_was_deleted"].nullable
+
+
+def test_integer_bounds_are_kept() -> None:
+    company = load_catalog().model("accounting.CompanyInfo")
+    assert (
+        company.field("fiscal_year_end_month").minimum,
+        company.field("fiscal_year_end_month").maximum,
+    ) == (1, 12)
