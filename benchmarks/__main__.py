@@ -1,10 +1,14 @@
 """``make bench``: every benchmark, each printing ratios against its in-run ceiling."""
 
-from benchmarks import upsert
+from benchmarks import sync, upsert
 
 
 def main() -> None:
     upsert.main([])
+    print()
+    sync.main([])
+    print()
+    sync.main(["--records", "30000", "--latency", "0.1"])
 
 
 if __name__ == "__main__":

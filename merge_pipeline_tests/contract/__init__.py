@@ -1,0 +1,1 @@
+"""Contract tests: sandbox responses checked against Merge's OpenAPI documents or the catalog."""

@@ -1,0 +1,121 @@
+"""Fixtures for end-to-end sync tests: a real sandbox over HTTP and a real PostgreSQL."""
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from pydantic import SecretStr
+
+from merge_pipeline.catalog import load_catalog
+from merge_pipeline.merge.client import MergeClient
+from merge_pipeline.merge.credentials import AccountCredentials
+from merge_pipeline.merge.retry import RetryPolicy
+from merge_pipeline.settings import Settings
+from merge_pipeline.sync.engine import ModelSync, SyncOptions
+from merge_pipeline.sync.result import SyncResult
+from merge_pipeline.warehouse.accounts import LinkedAccount, save_account
+from merge_pipeline.warehouse.mirror_tables import mirror_tables
+from merge_pipeline.warehouse.vault import TokenVault
+from merge_pipeline_tests.conftest import SENTINEL_API_KEY
+from merge_sandbox.admin import AccountInfo, SandboxAdmin
+from merge_sandbox.testing import RunningSandbox, running_sandbox
+
+#: fast retries: tests exercise the retry paths, not the waiting
+FAST_RETRIES = RetryPolicy(max_retries=8, initial_backoff_s=0.01, max_backoff_s=0.05, jitter_s=0.01)
+
+
+@pytest.fixture(scope="package")
+def sandbox() -> Iterator[RunningSandbox]:
+    """One sandbox for the package; each test creates accounts of its own."""
+    with running_sandbox(
+        accounts=1, records=50, api_key=SENTINEL_API_KEY, categories=["hris"]
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def admin(sandbox: RunningSandbox) -> Iterator[SandboxAdmin]:
+    yield sandbox.admin
+    sandbox.admin.clear_faults()
+
+
+@pytest.fixture
+def sync_settings(settings: Settings, sandbox: RunningSandbox) -> Settings:
+    return settings.model_copy(
+        update={"base_url": sandbox.base_url, "rate_limit_per_minute": 100_000}
+    )
+
+
+@dataclass
+class Harness:
+    """Runs syncs of sandbox accounts into the test database and compares the two."""
+
+    engine: sa.Engine
+    settings: Settings
+    vault: TokenVault
+    admin: SandboxAdmin
+
+    def account(self, category: str = "hris", records: int = 300) -> AccountInfo:
+        info = self.admin.create_account(category, records=records)
+        with self.engine.begin() as connection:
+            save_account(
+                connection,
+                LinkedAccount(id=info.id, category=info.category, integration=info.integration),
+                SecretStr(info.account_token),
+                self.vault,
+            )
+        return info
+
+    def client(self, **overrides: Any) -> MergeClient:
+        return MergeClient(self.settings, retry_policy=FAST_RETRIES, **overrides)
+
+    def sync(
+        self,
+        info: AccountInfo,
+        model_id: str,
+        *,
+        client: MergeClient | None = None,
+        progress: Callable[..., None] | None = None,
+        **options: Any,
+    ) -> SyncResult:
+        credentials = AccountCredentials(info.id, SecretStr(info.account_token))
+        with client or self.client() as merge:
+            return ModelSync(
+                self.engine,
+                merge,
+                credentials,
+                load_catalog().model(model_id),
+                options=SyncOptions(**options),
+                sync_run_id=f"test-{uuid.uuid4()}",
+                progress=progress,
+            ).run()
+
+    def mirror(self, account_id: str, model_id: str) -> dict[str, tuple[dict[str, Any], bool]]:
+        table = mirror_tables()[model_id]
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(table.c.id, table.c._raw, table.c.remote_was_deleted).where(
+                    table.c.linked_account_id == account_id
+                )
+            )
+            return {row.id: (row._raw, row.remote_was_deleted) for row in rows}
+
+    def assert_mirror_equals_sandbox(self, account_id: str, model_id: str) -> int:
+        """Every record equal, deleted ones marked, no extra rows; returns the record count."""
+        truth = self.admin.records(account_id, model_id)
+        expected = {key: (record, key in truth.deleted) for key, record in truth.by_key().items()}
+        mirrored = self.mirror(account_id, model_id)
+        assert set(mirrored) == set(expected), "mirror and sandbox hold different ids"
+        differing = [key for key in expected if mirrored[key] != expected[key]]
+        assert not differing, f"{len(differing)} records differ, e.g. {differing[:3]}"
+        return len(expected)
+
+
+@pytest.fixture
+def harness(
+    engine: sa.Engine, sync_settings: Settings, vault: TokenVault, admin: SandboxAdmin
+) -> Harness:
+    return Harness(engine, sync_settings, vault, admin)

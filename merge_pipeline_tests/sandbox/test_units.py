@@ -1,0 +1,151 @@
+"""Pure pieces of the sandbox, without HTTP: ids, cursors, layout, keyset scans, signing."""
+
+import uuid
+from itertools import islice
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from merge_pipeline.catalog import load_catalog
+from merge_sandbox.clock import VirtualClock
+from merge_sandbox.cursor import Cursor, decode
+from merge_sandbox.errors import ApiError, ErrorTexts
+from merge_sandbox.filters import unmapped_params
+from merge_sandbox.ids import IdSpace, decode_index, split
+from merge_sandbox.layout import model_layout, spread_counts
+from merge_sandbox.schema import check_implicit_refs, load_schema
+from merge_sandbox.state import Sandbox
+from merge_sandbox.table import Scope
+from merge_sandbox.timefmt import parse_iso, to_iso
+from merge_sandbox.webhooks import sign, verify
+
+
+@given(st.integers(min_value=0, max_value=(1 << 40)))
+def test_ids_are_uuid5_shaped_and_decode_to_their_index(index):
+    space = IdSpace.for_model(3, "account", "hris.Employee")
+    text = space.encode(index)
+    parsed = uuid.UUID(text)
+    assert str(parsed) == text and parsed.version == 5 and parsed.variant == uuid.RFC_4122
+    parts = split(text)
+    assert parts is not None
+    assert parts[0] == space.prefix and decode_index(space, parts[1]) == index
+
+
+def test_id_spaces_of_different_models_do_not_collide():
+    spaces = [IdSpace.for_model(1, "a", m) for m in ("hris.Employee", "hris.Group", "ats.Job")]
+    ids = {s.encode(i) for s in spaces for i in range(500)}
+    assert len(ids) == 1500
+    parts = split(spaces[0].encode(7))
+    assert parts is not None and parts[0] != spaces[1].prefix
+
+
+@given(st.integers(min_value=0, max_value=4_000_000_000_000_000))
+def test_timestamps_round_trip(us):
+    assert parse_iso(to_iso(us)) == us
+    assert to_iso(us).endswith("Z")
+
+
+def test_cursor_round_trips_and_is_bound_to_its_filters():
+    cursor = Cursor(1_700_000_000_123_456, "abc", True, "f00d")
+    assert decode(cursor.encode(), "f00d") == cursor
+    with pytest.raises(ApiError) as raised:
+        decode(cursor.encode(), "beef")
+    assert raised.value.status == 400
+
+
+def test_spread_gives_every_model_a_record_and_sums_to_total():
+    specs = load_schema().models_of("accounting")
+    for total in (5, 30, 31, 1000, 1_000_000):
+        counts = spread_counts(specs, total)
+        assert min(counts.values()) >= 1
+        assert sum(counts.values()) == max(total, len(specs))
+
+
+def test_layout_arithmetic_matches_brute_force():
+    layout = model_layout(1, "a", "hris.Employee", 1000, 1_800_000_000_000_000)
+    stamps = [layout.modified_us(i) for i in range(1000)]
+    assert stamps == sorted(set(stamps))
+    for moment in (stamps[0] - 1, stamps[0], stamps[10], stamps[10] + 1, stamps[-1]):
+        assert layout.first_modified_after(moment) == sum(1 for s in stamps if s <= moment)
+
+
+def test_implicit_references_name_real_fields_and_models():
+    assert check_implicit_refs(load_catalog()) == []
+
+
+def test_only_known_filter_parameters_are_unmapped():
+    unmapped = {
+        spec.model_id: unmapped_params(spec) for spec in load_schema() if unmapped_params(spec)
+    }
+    assert unmapped == {
+        "hris.Employee": ["employment_type", "job_title"],
+        "ats.ScheduledInterview": ["job_id"],
+        "accounting.GeneralLedgerTransaction": ["posted_date_after", "posted_date_before"],
+        "ticketing.User": ["collections"],
+        "chat.Message": ["root_message"],
+    }
+
+
+def test_signature_is_base64url_hmac_and_verifies_with_or_without_padding():
+    body = b'{"hook":{}}'
+    padded = sign(body, "key")
+    assert padded.endswith("=") and "+" not in padded and "/" not in padded
+    assert verify(body, "key", padded) and verify(
+        body, "key", sign(body, "key", strip_padding=True)
+    )
+    assert not verify(body + b" ", "key", padded)
+
+
+def test_error_texts_reject_unknown_names():
+    assert ErrorTexts().updated({"not_found": "Gone."}).not_found == "Gone."
+    with pytest.raises(ValueError):
+        ErrorTexts().updated({"no_such_text": "x"})
+
+
+def test_virtual_clock_freezes_advances_and_skews():
+    clock = VirtualClock()
+    clock.freeze(at_us=1_000_000)
+    clock.advance(2.5)
+    assert clock.now_us() == 3_500_000
+    clock.skew(-60)
+    assert not clock.is_frozen
+    assert abs(clock.now_us() - (VirtualClock().now_us() - 60_000_000)) < 5_000_000
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    operations=st.lists(
+        st.tuples(st.sampled_from(["create", "update", "delete"]), st.integers(0, 200)), max_size=40
+    ),
+    page=st.integers(1, 17),
+    include_deleted=st.booleans(),
+)
+def test_keyset_pages_equal_a_sorted_scan_of_everything(operations, page, include_deleted):
+    sandbox = Sandbox()
+    account = sandbox.create_account("ats", 300)
+    table = account.tables["ats.Candidate"]
+    now = sandbox.clock.now_us()
+    for op, n in operations:
+        now += 1000
+        if op == "create":
+            table.create(now)
+        elif op == "update":
+            table.update(n % table.size, now)
+        else:
+            table.delete(n % table.size, now)
+    everything = [table.get(i) for i in range(table.size)]
+    expected = sorted(
+        (r.modified_us, r.key) for r in everything if r and (include_deleted or not r.deleted)
+    )
+    scope = Scope(include_deleted=include_deleted)
+    got, position = [], None
+    while True:
+        rows = list(islice(table.scan(scope, position), page))
+        got += [(r.modified_us, r.key) for r in rows]
+        if len(rows) < page:
+            break
+        position = got[-1]
+    assert got == expected
+    backwards = [(r.modified_us, r.key) for r in table.scan(scope, None, reverse=True)]
+    assert backwards == expected[::-1]

@@ -1,0 +1,440 @@
+"""The Merge API under ``/api``: authentication, faults, Common Model and platform endpoints.
+
+Handlers return ``(status, body)``; the caller serialises with orjson and adds the ``Date``
+header from the virtual clock (see ``app``).
+"""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from itertools import islice
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+
+from merge_sandbox import errors
+from merge_sandbox.accounts import LinkedAccount
+from merge_sandbox.cursor import Cursor, decode, decode_offset, offset_cursor
+from merge_sandbox.errors import ApiError
+from merge_sandbox.filters import parse_bool, parse_moment
+from merge_sandbox.payloads import (
+    account_details,
+    account_token,
+    issue,
+    linked_account,
+    sync_status,
+)
+from merge_sandbox.payloads import link_token as link_token_body
+from merge_sandbox.query import parse_list_query, parse_page_size, parse_rendering
+from merge_sandbox.render import Renderer
+from merge_sandbox.routes import Match, Router, build_routes
+from merge_sandbox.state import LinkRequest, Sandbox
+from merge_sandbox.sync import finish_sync, start_sync
+from merge_sandbox.table import Row, Scope
+
+#: Handlers that need ``X-Account-Token``; the rest are organisation-level (API key only).
+PER_ACCOUNT = frozenset(
+    {"list", "retrieve", "sync_status", "resync", "account_details", "delete_account"}
+)
+REQUIRED_LINK_FIELDS = (
+    "end_user_email_address",
+    "end_user_organization_name",
+    "end_user_origin_id",
+    "categories",
+)
+
+Body = Any
+Handler = Callable[
+    [Match, LinkedAccount | None, Mapping[str, str], Request], Awaitable[tuple[int, Body]]
+]
+
+
+def dumps(body: Body) -> bytes:
+    return b"" if body is None else orjson.dumps(body)
+
+
+class MergeApi:
+    """Dispatches ``/api/...`` requests against one sandbox."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.router = Router(build_routes(sandbox.schema))
+        self._handlers: dict[str, Handler] = {
+            "list": self.list_records,
+            "retrieve": self.retrieve_record,
+            "sync_status": self.sync_status,
+            "resync": self.resync,
+            "account_details": self.account_details,
+            "issues": self.issues,
+            "issue": self.issue,
+            "link_token": self.link_token,
+            "account_token": self.account_token,
+            "linked_accounts": self.linked_accounts,
+            "delete_account": self.delete_account,
+        }
+
+    # -- authentication -----------------------------------------------------------------
+
+    def check_api_key(self, request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        scheme, _, key = header.partition(" ")
+        if self.sandbox.faults.bad_api_key or scheme.lower() != "bearer":
+            raise errors.invalid_api_key()
+        if key.strip() != self.sandbox.config.api_key:
+            raise errors.invalid_api_key()
+
+    def account_for(self, request: Request) -> LinkedAccount | None:
+        return self.sandbox.account_by_token(request.headers.get("x-account-token"))
+
+    # -- entry point --------------------------------------------------------------------
+
+    def resolve(self, method: str, path: str) -> Match:
+        match, exists = self.router.match(method, path)
+        if match is None:
+            raise errors.method_not_allowed(method) if exists else errors.not_found()
+        return match
+
+    async def handle(
+        self, match: Match, account: LinkedAccount | None, request: Request
+    ) -> tuple[int, Body]:
+        """Run the matched handler (authentication and faults are the caller's business)."""
+        params = {k: v for k, v in request.query_params.multi_items()}
+        return await self._handlers[match.route.handler](match, account, params, request)
+
+    # -- Common Models ------------------------------------------------------------------
+
+    def _model_account(self, match: Match, account: LinkedAccount | None) -> LinkedAccount:
+        spec = match.route.spec
+        if account is None:
+            raise errors.invalid_account_token()
+        if spec is None or spec.category != account.category:
+            raise errors.not_found()
+        return account
+
+    def _parent_scope(
+        self, match: Match, account: LinkedAccount
+    ) -> tuple[int | None, tuple[int, int] | None]:
+        route = match.route
+        if route.parent is None or not route.params:
+            return None, None
+        parent_model = f"{route.category}.{route.parent}"
+        parent_id = match.values[route.params[0]]
+        index = self.sandbox.locate(account, parent_model, parent_id)
+        if index is None:
+            raise errors.not_found()
+        if route.primary:
+            return index, None
+        return None, (index, account.tables[parent_model].layout.count)
+
+    async def list_records(
+        self,
+        match: Match,
+        account: LinkedAccount | None,
+        params: Mapping[str, str],
+        request: Request,
+    ) -> tuple[int, Body]:
+        account = self._model_account(match, account)
+        spec = match.route.spec
+        assert spec is not None
+        scope_key = "/".join(match.route.segments) + repr(sorted(match.values.items()))
+        query = parse_list_query(spec, params, self.sandbox.config, scope_key)
+        parent_index, stride = self._parent_scope(match, account)
+        cursor = decode(query.cursor, query.digest) if query.cursor else None
+        scope = Scope(
+            modified_after=query.modified_after,
+            modified_before=query.modified_before,
+            created_after=query.created_after,
+            created_before=query.created_before,
+            include_deleted=query.include_deleted,
+            parent_index=parent_index,
+            stride=stride,
+            remote_id=query.remote_id,
+            predicate=_all(query.predicates),
+        )
+        reverse = cursor is not None and cursor.reverse
+        position = (cursor.modified_us, cursor.key) if cursor else None
+        table = account.tables[spec.model_id]
+        rows = list(islice(table.scan(scope, position, reverse), query.page_size + 1))
+        more = len(rows) > query.page_size
+        rows = rows[: query.page_size]
+        if reverse:
+            rows.reverse()
+        next_cursor, previous_cursor = _page_links(rows, more, cursor, query.digest)
+        renderer = Renderer(self.sandbox, account)
+        results = [renderer.render(spec, row, query.rendering) for row in rows]
+        return 200, {"next": next_cursor, "previous": previous_cursor, "results": results}
+
+    async def retrieve_record(
+        self,
+        match: Match,
+        account: LinkedAccount | None,
+        params: Mapping[str, str],
+        request: Request,
+    ) -> tuple[int, Body]:
+        account = self._model_account(match, account)
+        spec = match.route.spec
+        assert spec is not None
+        rendering = parse_rendering(spec, params)
+        parent_index, _ = self._parent_scope(match, account)
+        index = self.sandbox.locate(account, spec.model_id, match.values.get("id", ""))
+        if index is None:
+            raise errors.not_found()
+        row = account.tables[spec.model_id].get(index)
+        if row is None or (parent_index is not None and row.parent_index != parent_index):
+            raise errors.not_found()
+        return 200, Renderer(self.sandbox, account).render(spec, row, rendering)
+
+    # -- per-account platform endpoints -------------------------------------------------
+
+    def _platform_account(self, account: LinkedAccount | None) -> LinkedAccount:
+        if account is None:
+            raise errors.invalid_account_token()
+        return account
+
+    async def sync_status(
+        self,
+        match: Match,
+        account: LinkedAccount | None,
+        params: Mapping[str, str],
+        request: Request,
+    ) -> tuple[int, Body]:
+        account = self._platform_account(account)
+        rows = [sync_status(row) for row in account.sync.values()]
+        return 200, self._offset_page(rows, params)
+
+    async def resync(
+        self,
+        match: Match,
+        account: LinkedAccount | None,
+        params: Mapping[str, str],
+        request: Request,
+    ) -> tuple[int, Body]:
+        account = self._platform_account(account)
+        start_sync(self.sandbox, account)
+        body = [sync_status(row) for row in account.sync.values()]
+        delay = self.sandbox.config.resync_finish_seconds
+        if delay is not None:
+            asyncio.get_running_loop().call_later(delay, self._finish_if_running, account.id)
+        return 200, body
+
+    def _finish_if_running(self, account_id: str) -> None:
+        account = self.sandbox.accounts.get(account_id)
+        if account is not None and account.sync_running:
+            finish_sync(self.sandbox, account, "DONE")
+
+    async def account_details(
+        self,
+        match: Match,
+        account: LinkedAccount | None,
+        params: Mapping[str, str],
+        request: Request,
+    ) -> tuple[int, Body]:
+        return 200, account_details(self._platform_account(account), self.sandbox.config)
+
+    async def delete_account(
+        self,
+        match: Match,
+        account: LinkedAccount | None,
+        params: Mapping[str, str],
+        request: Request,
+    ) -> tuple[int, Body]:
+        self.sandbox.delete_account(self._platform_account(account))
+        return 200, None
+
+    # -- organisation-level endpoints ---------------------------------------------------
+
+    async def issues(
+        self,
+        match: Match,
+        account: LinkedAccount | None,
+        params: Mapping[str, str],
+        request: Request,
+    ) -> tuple[int, Body]:
+        sandbox = self.sandbox
+        selected = []
+        for row in sorted(sandbox.issues.values(), key=lambda i: (i.first_incident_us, i.id)):
+            owner = sandbox.accounts.get(row.account_id)
+            if _issue_matches(row, owner, params):
+                selected.append(issue(row, owner))
+        return 200, self._offset_page(selected, params)
+
+    async def issue(
+        self,
+        match: Match,
+        account: LinkedAccount | None,
+        params: Mapping[str, str],
+        request: Request,
+    ) -> tuple[int, Body]:
+        row = self.sandbox.issues.get(match.values["id"])
+        if row is None:
+            raise errors.not_found()
+        return 200, issue(row, self.sandbox.accounts.get(row.account_id))
+
+    async def link_token(
+        self,
+        match: Match,
+        account: LinkedAccount | None,
+        params: Mapping[str, str],
+        request: Request,
+    ) -> tuple[int, Body]:
+        try:
+            body = orjson.loads(await request.body() or b"{}")
+        except orjson.JSONDecodeError:
+            raise errors.bad_request("invalid_body") from None
+        if not isinstance(body, dict):
+            raise errors.bad_request("invalid_body")
+        for name in REQUIRED_LINK_FIELDS:
+            if not body.get(name):
+                raise errors.bad_request("missing_field", param=name)
+        categories = body["categories"]
+        known = self.sandbox.schema.catalog.categories
+        if not isinstance(categories, list) or not all(c in known for c in categories):
+            raise errors.bad_request("invalid_enum", param="categories", value=categories)
+        existing = self.sandbox.account_by_origin(str(body["end_user_origin_id"]))
+        request_row = self.sandbox.new_link_token(
+            LinkRequest(
+                link_token=self.sandbox.make_token("link-token"),
+                category=existing.category if existing else categories[0],
+                end_user_origin_id=str(body["end_user_origin_id"]),
+                end_user_organization_name=str(body["end_user_organization_name"]),
+                end_user_email_address=str(body["end_user_email_address"]),
+                integration=body.get("integration"),
+                relink_account_id=existing.id if existing else None,
+            )
+        )
+        magic = body.get("should_create_magic_link_url") is True
+        token = request_row.link_token
+        return 200, link_token_body(
+            token,
+            existing.integration.name if existing else None,
+            f"https://app.merge.dev/linking-flow/{token}" if magic else None,
+        )
+
+    async def account_token(
+        self,
+        match: Match,
+        account: LinkedAccount | None,
+        params: Mapping[str, str],
+        request: Request,
+    ) -> tuple[int, Body]:
+        account_id = self.sandbox.public_tokens.get(match.values["public_token"])
+        owner = self.sandbox.accounts.get(account_id) if account_id else None
+        if owner is None:
+            raise ApiError(404, "unknown_public_token")
+        return 200, account_token(owner)
+
+    async def linked_accounts(
+        self,
+        match: Match,
+        account: LinkedAccount | None,
+        params: Mapping[str, str],
+        request: Request,
+    ) -> tuple[int, Body]:
+        sandbox = self.sandbox
+        rows = [
+            linked_account(a, sandbox.config, sandbox.schema)
+            for a in sandbox.accounts.values()
+            if _account_matches(a, params)
+        ]
+        return 200, self._offset_page(rows, params)
+
+    def _offset_page(self, rows: list[Any], params: Mapping[str, str]) -> dict[str, Any]:
+        size = parse_page_size(params, self.sandbox.config)
+        start = decode_offset(params["cursor"]) if params.get("cursor") else 0
+        page = rows[start : start + size]
+        return {
+            "next": offset_cursor(start + size) if start + size < len(rows) else None,
+            "previous": offset_cursor(max(start - size, 0)) if start > 0 else None,
+            "results": page,
+        }
+
+
+def _all(
+    predicates: tuple[Callable[[dict[str, Any]], bool], ...],
+) -> Callable[[dict[str, Any]], bool] | None:
+    if not predicates:
+        return None
+    return lambda record: all(p(record) for p in predicates)
+
+
+def _page_links(
+    rows: list[Row], more: bool, cursor: Cursor | None, digest: str
+) -> tuple[str | None, str | None]:
+    """``(next, previous)`` cursors for a page in ascending order."""
+
+    def at(row: Row, reverse: bool) -> str:
+        return Cursor(row.modified_us, row.key, reverse, digest).encode()
+
+    if cursor is None or not cursor.reverse:
+        following = at(rows[-1], False) if more and rows else None
+        if cursor is None:
+            return following, None
+        earlier = (
+            at(rows[0], True)
+            if rows
+            else Cursor(cursor.modified_us, cursor.key, True, digest).encode()
+        )
+        return following, earlier
+    following = (
+        at(rows[-1], False)
+        if rows
+        else Cursor(cursor.modified_us, cursor.key, False, digest).encode()
+    )
+    return following, (at(rows[0], True) if more and rows else None)
+
+
+def _issue_matches(row: Any, owner: LinkedAccount | None, params: Mapping[str, str]) -> bool:
+    checks: list[bool] = []
+    if "status" in params:
+        checks.append(row.status == params["status"])
+    if "linked_account_id" in params:
+        checks.append(row.account_id == params["linked_account_id"])
+    if "account_token" in params:
+        checks.append(owner is not None and owner.account_token == params["account_token"])
+    if "end_user_organization_name" in params:
+        checks.append(
+            owner is not None
+            and owner.end_user_organization_name == params["end_user_organization_name"]
+        )
+    if "integration_name" in params:
+        checks.append(owner is not None and owner.integration.name == params["integration_name"])
+    if not ("include_muted" in params and parse_bool("include_muted", params["include_muted"])):
+        checks.append(not row.is_muted)
+    bounds = (
+        ("first_incident_time_after", row.first_incident_us, True),
+        ("start_date", row.first_incident_us, True),
+        ("first_incident_time_before", row.first_incident_us, False),
+        ("end_date", row.first_incident_us, False),
+        ("last_incident_time_after", row.last_incident_us, True),
+        ("last_incident_time_before", row.last_incident_us, False),
+    )
+    for name, value, after in bounds:
+        if name in params:
+            moment = parse_moment(name, params[name])
+            checks.append(value > moment if after else value < moment)
+    return all(checks)
+
+
+def _csv(value: str) -> set[str]:
+    return {v for v in value.split(",") if v}
+
+
+def _account_matches(account: LinkedAccount, params: Mapping[str, str]) -> bool:
+    checks = [
+        ("category", lambda v: account.category == v),
+        ("status", lambda v: account.status == v),
+        ("id", lambda v: account.id == v),
+        ("ids", lambda v: account.id in _csv(v)),
+        ("end_user_origin_id", lambda v: account.end_user_origin_id == v),
+        ("end_user_origin_ids", lambda v: account.end_user_origin_id in _csv(v)),
+        ("end_user_email_address", lambda v: account.end_user_email_address == v),
+        ("end_user_organization_name", lambda v: account.end_user_organization_name == v),
+        ("integration_name", lambda v: account.integration.name == v),
+    ]
+    if not all(test(params[name]) for name, test in checks if name in params):
+        return False
+    # CONTRACT §5: with ``is_test_account`` only test accounts, otherwise only the others.
+    wants_test = "is_test_account" in params and parse_bool(
+        "is_test_account", params["is_test_account"]
+    )
+    return account.is_test == wants_test

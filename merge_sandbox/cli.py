@@ -1,0 +1,92 @@
+"""``merge-sandbox serve``: run the emulator from the command line."""
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from merge_sandbox.admin_api import account_summary
+from merge_sandbox.config import DEFAULT_API_KEY, DEFAULT_SIGNING_KEY, SandboxConfig
+from merge_sandbox.server import base_url, bind, make_server
+from merge_sandbox.state import CATEGORY_ORDER, Sandbox
+from merge_sandbox.webhooks import WebhookSettings
+
+
+@click.group()
+def main() -> None:
+    """An HTTP emulator of the Merge.dev unified API."""
+
+
+@main.command()
+@click.option("--accounts", default=10, show_default=True, help="Linked accounts to create.")
+@click.option(
+    "--records", default=10_000, show_default=True, help="Records in total, over all accounts."
+)
+@click.option("--seed", default=1, show_default=True, help="Seed of the fake data.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, help="0 picks a free port.")
+@click.option("--api-key", default=DEFAULT_API_KEY, show_default=True)
+@click.option("--webhook-url", default=None, help="Where to POST Merge's webhooks.")
+@click.option("--webhook-signing-key", default=DEFAULT_SIGNING_KEY, show_default=True)
+@click.option(
+    "--categories",
+    default=",".join(CATEGORY_ORDER),
+    show_default=True,
+    help="Comma-separated categories the accounts take in turn.",
+)
+@click.option(
+    "--accounts-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write base URL, API key and the accounts with their tokens here (JSON).",
+)
+@click.option(
+    "--page-size-over-max",
+    type=click.Choice(["clamp", "error"]),
+    default="clamp",
+    show_default=True,
+)
+@click.option("--log-level", default="warning", show_default=True)
+def serve(
+    accounts: int,
+    records: int,
+    seed: int,
+    host: str,
+    port: int,
+    api_key: str,
+    webhook_url: str | None,
+    webhook_signing_key: str,
+    categories: str,
+    accounts_file: Path | None,
+    page_size_over_max: str,
+    log_level: str,
+) -> None:
+    """Serve the Merge API at http://HOST:PORT/api and the control API at /_sandbox/."""
+    started = time.monotonic()
+    config = SandboxConfig(api_key=api_key, seed=seed, page_size_over_max=page_size_over_max)
+    hooks = WebhookSettings(url=webhook_url, signing_key=webhook_signing_key)
+    sandbox = Sandbox(config=config, webhooks=hooks)
+    sandbox.populate(accounts, records, [c for c in categories.split(",") if c])
+    sock = bind(host, port)
+    url = base_url(sock)
+    if accounts_file is not None:
+        document = {
+            "base_url": url,
+            "api_key": api_key,
+            "accounts": [account_summary(a) for a in sandbox.accounts.values()],
+        }
+        accounts_file.write_text(json.dumps(document, indent=1))
+    location = (
+        str(accounts_file) if accounts_file else f"{url.removesuffix('/api')}/_sandbox/accounts"
+    )
+    total = sum(a.record_count for a in sandbox.accounts.values())
+    click.echo(
+        f"merge-sandbox serving {url} ({len(sandbox.accounts)} accounts, {total} records, "
+        f"ready in {time.monotonic() - started:.2f}s); accounts: {location}",
+    )
+    make_server(sandbox, log_level).run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    main()

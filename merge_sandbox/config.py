@@ -1,0 +1,26 @@
+"""Settings of one sandbox instance: what to emulate where Merge's behaviour is unconfirmed."""
+
+from dataclasses import dataclass, field
+
+from merge_sandbox.errors import ErrorTexts
+
+DEFAULT_API_KEY = "sandbox-api-key"
+DEFAULT_SIGNING_KEY = "sandbox-webhook-signing-key"
+
+
+@dataclass
+class SandboxConfig:
+    """Everything a test may want to change; admin calls mutate the live instance."""
+
+    api_key: str = DEFAULT_API_KEY
+    seed: int = 1
+    default_page_size: int = 30
+    max_page_size: int = 100
+    page_size_over_max: str = "clamp"  # or "error": 400 above ``max_page_size`` (unconfirmed)
+    errors: ErrorTexts = field(default_factory=ErrorTexts)
+    issue_error_description: str = "Invalid login credentials"
+    sync_interval_seconds: int = 3600
+    resync_finish_seconds: float | None = 1.0  # a forced resync finishes DONE after this (real s)
+    integration_index: int = 0  # which of a category's integrations new accounts use
+    account_type: str = "PRODUCTION"
+    test_account_type: str = "TEST"  # unconfirmed in the reference
