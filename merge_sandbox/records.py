@@ -12,7 +12,6 @@ from typing import Any
 from merge_sandbox.hashing import hash64, quick
 from merge_sandbox.ids import derived_uuid
 from merge_sandbox.layout import ModelLayout, remote_id_for
-from merge_sandbox.openapi_facts import facts_for
 from merge_sandbox.pools import Pools
 from merge_sandbox.schema import ModelSpec, Schema
 from merge_sandbox.timefmt import to_iso
@@ -64,7 +63,6 @@ class Generators:
             category=category,
             pools=self.pools,
             objects=lambda name: schema.object_type(category, name),
-            facts=lambda owner, prop: facts_for(category, owner, prop),
             model_named=lambda name: schema.model_named(category, name),
         )
 
@@ -74,13 +72,7 @@ class Generators:
         for position, field in enumerate(spec.model.fields):
             if field.name in SPECIAL or field.name == spec.parent_field:
                 continue
-            gen = field_gen(
-                spec.name,
-                field,
-                env,
-                ref=spec.references.get(field.name),
-                schema=spec.model.schema,
-            )
+            gen = field_gen(spec.name, field, env, ref=spec.references.get(field.name))
             person = (
                 field.type == "string"
                 and not field.enum

@@ -1,9 +1,10 @@
 """The sandbox's reading of the catalog: what each field of each model points to.
 
-The catalog says which fields are expandable references (``ref``). The sandbox also needs to
-know where the other id-carrying fields point (``chat.Message.conversation_id``,
-``knowledgebase.Container.parent_container``...) so that the ids it writes there exist, and
-which object type an expandable reference to a non-model (``Invoice.line_items``) expands to.
+The catalog says which fields are expandable references (``ref``) and, in each category's
+``objects``, the shape of every object type they may expand to, models or not
+(``Invoice.line_items`` -> ``InvoiceLineItem``). The sandbox also needs to know where the other
+id-carrying fields point (``chat.Message.conversation_id``,
+``knowledgebase.Container.parent_container``...) so that the ids it writes there exist.
 """
 
 from collections.abc import Iterator, Mapping
@@ -13,7 +14,6 @@ from functools import cache
 
 from merge_pipeline.catalog import load_catalog
 from merge_pipeline.catalog.model import Catalog, CommonModel, Field, ObjectType
-from merge_sandbox.nested_types import load_nested_types
 
 #: Fields whose values are ids of a model of the same category although the catalog has no
 #: ``ref`` for them (their relation is not expandable, or the source types them as plain
@@ -121,7 +121,6 @@ class Schema:
 
     catalog: Catalog
     specs: Mapping[str, ModelSpec]  # by model id
-    objects: Mapping[str, Mapping[str, ObjectType]]  # category -> name -> type
 
     def spec(self, model_id: str) -> ModelSpec:
         return self.specs[model_id]
@@ -130,7 +129,7 @@ class Schema:
         return [s for s in self.specs.values() if s.category == category]
 
     def object_type(self, category: str, name: str) -> ObjectType | None:
-        return self.objects.get(category, {}).get(name)
+        return self.catalog.category(category).objects.get(name)
 
     def __iter__(self) -> Iterator[ModelSpec]:
         return iter(self.specs.values())
@@ -169,16 +168,12 @@ def _reference(
 
 
 def build_schema(catalog: Catalog) -> Schema:
-    nested = load_nested_types()
-    objects = {
-        name: {**nested.get(name, {}), **cat.objects} for name, cat in catalog.categories.items()
-    }
     specs: dict[str, ModelSpec] = {}
     for model in catalog:
         cat = catalog.category(model.category)
         refs = {}
         for field in model.fields:
-            ref = _reference(cat.models, model, field, objects[model.category])
+            ref = _reference(cat.models, model, field, cat.objects)
             if ref is not None:
                 refs[field.name] = ref
         parent = model.path_params[0].model if model.path_params else None
@@ -187,7 +182,7 @@ def build_schema(catalog: Catalog) -> Schema:
             None,
         )
         specs[model.model_id] = ModelSpec(model, refs, parent, parent_field)
-    return Schema(catalog=catalog, specs=specs, objects=objects)
+    return Schema(catalog=catalog, specs=specs)
 
 
 def check_implicit_refs(catalog: Catalog) -> list[str]:

@@ -2,8 +2,9 @@
 
 A generator is ``gen(h, ctx) -> value`` where ``h`` is the field's 64-bit hash for this record
 and ``ctx`` resolves references (ids of other records of the same linked account). Names only
-choose *which kind* of realistic value a string gets; field names themselves come from the
-catalog.
+choose *which kind* of realistic value a string gets; field names, types, formats, nullability
+and value constraints (``minimum``, ``maximum``, ``max_length``) all come from the catalog,
+which took them from Merge's OpenAPI documents, so generated values validate against them.
 """
 
 from collections.abc import Callable
@@ -13,7 +14,6 @@ from typing import Any, Protocol
 from merge_pipeline.catalog.model import Field, ObjectType
 from merge_sandbox.hashing import quick
 from merge_sandbox.ids import derived_uuid
-from merge_sandbox.openapi_facts import Facts
 from merge_sandbox.pools import Pools
 from merge_sandbox.schema import Reference, RefKind
 from merge_sandbox.timefmt import US_PER_DAY, to_date, to_iso
@@ -32,9 +32,9 @@ class Context(Protocol):
 
 
 Gen = Callable[[int, Context], Any]
-_FORMATS = frozenset({"uuid", "date-time", "date", "email", "uri", "decimal"})
-_TYPES = frozenset({"string", "integer", "number", "boolean", "array", "object"})
 _DEFAULT_SPAN = 1000
+#: Sources that speak for the OpenAPI documents (the SDK alone says "optional" for everything).
+_OPENAPI_SOURCES = frozenset({"openapi", "docs"})
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,6 @@ class Env:
     category: str
     pools: Pools
     objects: Callable[[str], ObjectType | None]  # nested object types by name
-    facts: Callable[[str, str], Facts | None]  # (schema, property) -> OpenAPI constraints
     model_named: Callable[[str], str | None]  # field name -> model it evidently holds ids of
 
 
@@ -116,27 +115,6 @@ def string_kind(owner: str, name: str) -> str:
     return "words"
 
 
-def refine(field: Field, facts: Facts | None) -> Field:
-    """The catalog's field, tightened by the OpenAPI's constraints where it says more."""
-    if facts is None:
-        return field
-    changes: dict[str, Any] = {}
-    if facts.nullable is False and field.nullable:
-        changes["nullable"] = False
-    if field.ref is None:
-        if facts.type in _TYPES and field.type not in (facts.type, "any"):
-            changes["type"] = facts.type
-            changes["object"] = None
-            changes["enum"] = None
-            changes["items"] = (
-                {"type": facts.item_type or "object"} if facts.type == "array" else None
-            )
-        fmt = "decimal" if facts.pattern and "\\d" in facts.pattern else facts.format
-        if field.format is None and fmt in _FORMATS:
-            changes["format"] = fmt
-    return replace(field, **changes) if changes else field
-
-
 def _nullable(field: Field, gen: Gen, per_mille: int = NULL_PER_MILLE) -> Gen:
     if not field.nullable:
         return gen
@@ -153,10 +131,9 @@ def _count(h: int, most: int) -> int:
     return (h >> 50) % (most + 1)
 
 
-def _limited(gen: Gen, facts: Facts | None) -> Gen:
-    if facts is None or facts.max_length is None:
+def _limited(gen: Gen, limit: int | None) -> Gen:
+    if limit is None:
         return gen
-    limit = facts.max_length
 
     def cut(h: int, ctx: Context) -> Any:
         value = gen(h, ctx)
@@ -202,10 +179,10 @@ def _string_gen(owner: str, field: Field, env: Env) -> Gen:
     return lambda h, ctx: pools.pick(kind, h)
 
 
-def _number_gen(field: Field, facts: Facts | None) -> Gen:
-    """Small non-negative numbers, inside the OpenAPI's ``minimum``/``maximum`` if it has any."""
-    low = facts.minimum if facts and facts.minimum is not None else float("-inf")
-    high = facts.maximum if facts and facts.maximum is not None else float("inf")
+def _number_gen(field: Field) -> Gen:
+    """Small non-negative numbers, inside the field's ``minimum``/``maximum`` if it has any."""
+    low = field.minimum if field.minimum is not None else float("-inf")
+    high = field.maximum if field.maximum is not None else float("inf")
     start = min(max(0.0, low), high)
     if field.type == "integer":
         first = int(start)
@@ -263,25 +240,17 @@ def reference_gen(ref: Reference, field: Field) -> Gen:
 
 
 def field_gen(
-    owner: str,
-    field: Field,
-    env: Env,
-    depth: int = 0,
-    ref: Reference | None = None,
-    schema: str | None = None,
+    owner: str, field: Field, env: Env, depth: int = 0, ref: Reference | None = None
 ) -> Gen:
-    """The generator for one field of a model or nested object type (``schema`` names its
-    OpenAPI schema, for constraints)."""
-    facts = env.facts(schema or owner, field.name)
-    field = refine(field, facts)
+    """The generator for one field of a model or nested object type."""
     if ref is not None:
         return reference_gen(ref, field)
     kind = field.type
     gen: Gen
     if kind == "string":
-        gen = _limited(_string_gen(owner, field, env), facts)
+        gen = _limited(_string_gen(owner, field, env), field.max_length)
     elif kind in ("integer", "number"):
-        gen = _number_gen(field, facts)
+        gen = _number_gen(field)
     elif kind == "boolean" and field.name == "remote_was_deleted":
         gen = lambda h, ctx: False  # noqa: E731
     elif kind == "boolean":
@@ -317,8 +286,7 @@ def object_gen(object_type: ObjectType, env: Env, depth: int) -> Gen:
 def _object_field_gen(owner: str, field: Field, env: Env, depth: int) -> Gen:
     # Nested objects come from the SDK, which says "optional" for everything: only the OpenAPI
     # may allow null, so without its word a nested field is never null.
-    facts = env.facts(owner, field.name)
-    if facts is None or facts.nullable is not True:
+    if field.nullable and not _OPENAPI_SOURCES.intersection(field.sources):
         field = replace(field, nullable=False)
     if field.name in ("remote_fields", "remote_data"):
         # Raw third-party data is only ever filled in at the top level, on request.

@@ -8,7 +8,8 @@ data, tests). It is generated, never hand-typed, from three sources, newest firs
 * ``docs``: ``openapi/docs-merge-dev/<category>.yaml``, the docs.merge.dev export.
 
 No single source is complete, so every model's fields are the union, and each field records
-which sources mention it. Only names, types, formats and enum values are kept: no prose.
+which sources mention it. Only names, types, formats, enum values and value constraints are
+kept: no prose.
 
 Run ``python -m merge_pipeline.catalog.generator --shared ../shared/merge`` (``make catalog``).
 """
@@ -55,6 +56,15 @@ _SCALARS: dict[str, tuple[str, str | None]] = {
     "float": ("number", None),
     "int": ("integer", None),
     "Any": ("any", None),
+}
+
+#: Value constraints kept from the OpenAPI documents, by their catalog name: generated values
+#: (the sandbox's) must satisfy them to validate against Merge's own documents.
+_CONSTRAINTS = {
+    "minimum": "minimum",
+    "maximum": "maximum",
+    "pattern": "pattern",
+    "maxLength": "max_length",
 }
 
 Json = dict[str, Any]
@@ -120,7 +130,8 @@ def parse_sdk_type(type_string: str, known_objects: set[str]) -> tuple[bool, Jso
 
 
 def _openapi_property_facts(prop: Json) -> Json:
-    """Nullability and format of one OpenAPI property (3.0 ``nullable`` or 3.1 type lists)."""
+    """Nullability, format, type and value constraints of one OpenAPI property (3.0
+    ``nullable`` or 3.1 type lists)."""
     facts: Json = {}
     nullable = bool(prop.get("nullable"))
     types = prop.get("type")
@@ -139,11 +150,13 @@ def _openapi_property_facts(prop: Json) -> Json:
         item_facts = _openapi_property_facts(items)
         if "format" in item_facts:
             facts["item_format"] = item_facts["format"]
+        if "type" in item_facts:
+            facts["item_type"] = item_facts["type"]
     if isinstance(types, str):
         facts["type"] = types
-    for bound in ("minimum", "maximum", "pattern"):
-        if bound in prop:
-            facts[bound] = prop[bound]
+    for keyword, key in _CONSTRAINTS.items():
+        if keyword in prop:
+            facts[key] = prop[keyword]
     expands_to = prop.get("x-merge-expands-to") or (
         items.get("x-merge-expands-to") if isinstance(items, dict) else None
     )
@@ -267,9 +280,11 @@ def _field_entry(
             entry["type"] = _json_type(facts.get("type"))
             if "format" in facts and entry["type"] == "string":
                 entry["format"] = facts["format"]
-        for bound in ("minimum", "maximum", "pattern"):
-            if bound in facts:
-                entry[bound] = facts[bound]
+        if _free_form_list(entry, facts):
+            entry.update(type="array", items={"type": _json_type(facts.get("item_type"))})
+        for key in _CONSTRAINTS.values():
+            if key in facts:
+                entry[key] = facts[key]
         if not entry.get("ref") and facts.get("expands_to") in set(models):
             # Nested objects (line items, ...) reference Common Models only in the OpenAPI docs.
             entry["ref"] = facts["expands_to"]
@@ -285,6 +300,13 @@ def _field_entry(
     entry.setdefault("many", False)
     entry["sources"] = sources
     return entry
+
+
+def _free_form_list(entry: Json, facts: Json) -> bool:
+    """The SDK types some lists as a free-form ``Dict`` (``ReportItem.sub_items``); where the
+    OpenAPI documents say array, a dict on the wire would be invalid, so the array wins."""
+    free_form = entry.get("type") == "object" and not entry.get("object")
+    return free_form and not entry.get("ref") and facts.get("type") == "array"
 
 
 def _json_type(oas_type: str | None) -> str:

@@ -32,6 +32,7 @@ class Field:
     minimum: float | None = None
     maximum: float | None = None
     pattern: str | None = None  # e.g. Merge's decimal strings
+    max_length: int | None = None  # of a string, as the OpenAPI documents bound it
     sources: tuple[str, ...] = ()
 
     @property
@@ -59,6 +60,7 @@ class Field:
             minimum=raw.get("minimum"),
             maximum=raw.get("maximum"),
             pattern=raw.get("pattern"),
+            max_length=raw.get("max_length"),
             sources=tuple(raw.get("sources", ())),
         )
 

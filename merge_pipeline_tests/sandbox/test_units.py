@@ -2,12 +2,14 @@
 
 import uuid
 from itertools import islice
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from merge_pipeline.catalog import load_catalog
+import merge_sandbox
+from merge_pipeline.catalog import Field, load_catalog
 from merge_sandbox.clock import VirtualClock
 from merge_sandbox.cursor import Cursor, decode
 from merge_sandbox.errors import ApiError, ErrorTexts
@@ -15,9 +17,10 @@ from merge_sandbox.filters import unmapped_params
 from merge_sandbox.ids import IdSpace, decode_index, split
 from merge_sandbox.layout import model_layout, spread_counts
 from merge_sandbox.schema import check_implicit_refs, load_schema
-from merge_sandbox.state import Sandbox
+from merge_sandbox.state import Sandbox, shared_generators
 from merge_sandbox.table import Scope
 from merge_sandbox.timefmt import parse_iso, to_iso
+from merge_sandbox.values import Env, field_gen
 from merge_sandbox.webhooks import sign, verify
 
 
@@ -72,6 +75,34 @@ def test_layout_arithmetic_matches_brute_force():
 
 def test_implicit_references_name_real_fields_and_models():
     assert check_implicit_refs(load_catalog()) == []
+
+
+def test_the_sandbox_keeps_no_model_data_of_its_own() -> None:
+    """Models, nested types and constraints come from the catalog only (one source of models)."""
+    package = Path(merge_sandbox.__file__).parent
+    assert sorted(p.name for p in package.glob("*.json")) == []
+    schema = load_schema()
+    line_item = load_catalog().category("accounting").objects["InvoiceLineItem"]
+    assert schema.object_type("accounting", "InvoiceLineItem") is line_item
+
+
+class _NoAccount:
+    epoch_us = 1_800_000_000_000_000
+
+    def pick_id(self, model: str, h: int) -> str | None:
+        return None
+
+
+def test_generated_values_keep_the_catalogs_bounds_and_lengths() -> None:
+    pools, _ = shared_generators(1)
+    env = Env("hris", pools, objects=lambda name: None, model_named=lambda name: None)
+    short = field_gen("Employee", Field("nickname", "string", nullable=False, max_length=3), env)
+    month = Field("month", "integer", nullable=False, minimum=1, maximum=12)
+    month_gen = field_gen("CompanyInfo", month, env)
+    ctx = _NoAccount()
+    for h in range(0, 1 << 40, 1 << 30):
+        assert 0 < len(short(h, ctx)) <= 3
+        assert 1 <= month_gen(h, ctx) <= 12
 
 
 def test_only_known_filter_parameters_are_unmapped():

@@ -114,3 +114,27 @@ def test_integer_bounds_are_kept() -> None:
         company.field("fiscal_year_end_month").minimum,
         company.field("fiscal_year_end_month").maximum,
     ) == (1, 12)
+
+
+def test_string_lengths_are_kept() -> None:
+    catalog = load_catalog()
+    assert catalog.model("hris.Employee").field("work_email").max_length == 254
+    answer = {f.name: f for f in catalog.category("ats").objects["ScreeningQuestionAnswer"].fields}
+    assert answer["answer"].max_length == 10000
+
+
+def test_openapi_array_wins_over_a_free_form_sdk_dict() -> None:
+    report_item = load_catalog().category("accounting").objects["ReportItem"]
+    sub_items = {f.name: f for f in report_item.fields}["sub_items"]
+    assert (sub_items.type, sub_items.items) == ("array", {"type": "object"})
+
+
+def test_every_type_a_field_names_is_described() -> None:
+    """The sandbox builds embedded and expanded objects from ``objects`` alone."""
+    for category in load_catalog().categories.values():
+        known = set(category.models) | set(category.objects)
+        fields = [f for m in category for f in m.fields]
+        fields += [f for o in category.objects.values() for f in o.fields]
+        for field in fields:
+            for name in (field.ref, field.object, (field.items or {}).get("object")):
+                assert name is None or name in known, (category.name, field.name, name)
