@@ -1,6 +1,8 @@
 """``merge-pipeline``: operator commands for people who are not in the Dagster UI."""
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -8,7 +10,30 @@ import click
 from merge_pipeline.settings import Settings, SettingsError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@contextmanager
+def _database_errors_explained() -> Iterator[None]:
+    """A lost or refused database connection is one clear line, not a traceback wall."""
+    import sqlalchemy.exc
+
+    try:
+        yield
+    except sqlalchemy.exc.OperationalError as error:
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else "unknown reason"
+        raise click.ClickException(
+            f"the warehouse database is unreachable ({reason}); syncs that finished are "
+            "stored, and the next run resumes from the stored cursors"
+        ) from None
+
+
+class _Commands(click.Group):
+    """Every command: database connection failures become one clear line."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        with _database_errors_explained():
+            return super().invoke(ctx)
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Mirror Merge.dev Common Models into PostgreSQL."""
 
