@@ -1,6 +1,6 @@
 """``make bench``: every benchmark, each printing ratios against its in-run ceiling."""
 
-from benchmarks import sync, upsert
+from benchmarks import expand, sync, upsert
 
 
 def main() -> None:
@@ -9,6 +9,8 @@ def main() -> None:
     sync.main([])
     print()
     sync.main(["--records", "30000", "--latency", "0.1"])
+    print()
+    expand.main([])
 
 
 if __name__ == "__main__":

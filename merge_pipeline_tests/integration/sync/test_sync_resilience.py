@@ -154,3 +154,20 @@ def test_no_secret_reaches_logs_errors_or_history(
 
 def test_settings_object_never_renders_the_api_key(sync_settings: Settings) -> None:
     assert SENTINEL_API_KEY not in repr(sync_settings)
+
+
+@pytest.mark.slow
+def test_rate_limiter_keeps_a_sync_under_merges_limit_instead_of_bouncing(
+    harness: Harness,
+) -> None:
+    """Merge limits calls per linked account per minute; the client spaces its calls so a
+    sync that needs more calls than the limit waits instead of collecting 429s."""
+    account = harness.account(records=1_500)  # ~150 employees: 16 pages of 10
+    harness.admin.rate_limit(per_minute=10, account_id=account.id)
+    limited = harness.settings.model_copy(update={"rate_limit_per_minute": 10})
+    client = MergeClient(limited, retry_policy=FAST_RETRIES)
+    result = harness.sync(account, EMPLOYEE, client=client, page_size=10)
+    assert result.api_calls > 10
+    assert result.rate_limited == 0
+    assert result.rate_limit_wait_s > 30
+    harness.assert_mirror_equals_sandbox(account.id, EMPLOYEE)
