@@ -290,16 +290,7 @@ class ModelSync:
         )
 
     def _collect_stats(self, result: SyncResult) -> None:
-        stats = self._client.stats.snapshot()
-        for name in (
-            "api_calls",
-            "retries",
-            "rate_limited",
-            "server_errors",
-            "transport_errors",
-            "bytes",
-            "rate_limit_wait_s",
-            "backoff_wait_s",
-        ):
-            setattr(result, name, stats[name] - self._stats_before[name])
+        """This sync's share of the client's traffic counters (SyncResult mirrors CallStats)."""
+        for name, value in self._client.stats.snapshot().items():
+            setattr(result, name, value - self._stats_before[name])
         result.duration_s = time.perf_counter() - self._started
