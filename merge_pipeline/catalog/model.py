@@ -36,10 +36,6 @@ class Field:
     sources: tuple[str, ...] = ()
 
     @property
-    def is_reference(self) -> bool:
-        return self.ref is not None
-
-    @property
     def is_timestamp(self) -> bool:
         return self.type == "string" and self.format == "date-time"
 
@@ -103,10 +99,6 @@ class CommonModel:
         return f"{self.category}.{self.name}"
 
     @property
-    def qualified_name(self) -> str:
-        return self.model_id
-
-    @property
     def is_nested(self) -> bool:
         """True when the list path needs a parent's id (``/jobs/{job_id}/screening-questions``)."""
         return bool(self.path_params)
@@ -114,10 +106,6 @@ class CommonModel:
     @property
     def supports_modified_after(self) -> bool:
         return "modified_after" in self.list_params
-
-    @property
-    def supports_deleted_data(self) -> bool:
-        return "include_deleted_data" in self.list_params
 
     def field(self, name: str) -> Field:
         for candidate in self.fields:
@@ -181,12 +169,6 @@ class Catalog:
         """Look a model up by ``category.Model`` (as ``/sync-status`` names it)."""
         category, _, name = model_id.partition(".")
         return self.category(category).model(name)
-
-    def by_path(self, path: str) -> CommonModel | None:
-        for model in self:
-            if path in (model.list_path, *model.other_list_paths):
-                return model
-        return None
 
 
 def _object_type(name: str, raw: Mapping[str, Any]) -> ObjectType:

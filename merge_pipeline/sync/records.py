@@ -31,10 +31,6 @@ class ShapedPage:
     related: dict[str, dict[str, Record]] = field(default_factory=lambda: defaultdict(dict))
     deleted: int = 0
 
-    @property
-    def related_count(self) -> int:
-        return sum(len(rows) for rows in self.related.values())
-
 
 def _reference_id(value: Any) -> Any:
     if isinstance(value, Mapping):

@@ -1,6 +1,5 @@
 """Linked accounts and their (encrypted) account tokens."""
 
-from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import sqlalchemy as sa
@@ -53,15 +52,6 @@ def save_account(
     )
 
 
-def update_status(connection: sa.Connection, account_id: str, status: str) -> None:
-    """Record Merge's status of an account (e.g. RELINK_NEEDED) without touching its token."""
-    connection.execute(
-        sa.update(linked_accounts)
-        .where(linked_accounts.c.id == account_id)
-        .values(status=status, updated_at=sa.func.now())
-    )
-
-
 def list_accounts(
     connection: sa.Connection, *, category: str | None = None, active_only: bool = True
 ) -> list[LinkedAccount]:
@@ -76,16 +66,6 @@ def list_accounts(
     return [LinkedAccount(**row._mapping) for row in connection.execute(query)]
 
 
-def get_account(connection: sa.Connection, account_id: str) -> LinkedAccount:
-    query = sa.select(*(linked_accounts.c[name] for name in _ACCOUNT_COLUMNS)).where(
-        linked_accounts.c.id == account_id
-    )
-    row = connection.execute(query).first()
-    if row is None:
-        raise UnknownLinkedAccount(f"no linked account {account_id!r} is stored")
-    return LinkedAccount(**row._mapping)
-
-
 def account_token(connection: sa.Connection, account_id: str, vault: TokenVault) -> SecretStr:
     """Decrypt the token of one account (only at the point of use)."""
     ciphertext = connection.execute(
@@ -94,9 +74,3 @@ def account_token(connection: sa.Connection, account_id: str, vault: TokenVault)
     if ciphertext is None:
         raise UnknownLinkedAccount(f"no linked account {account_id!r} is stored")
     return vault.decrypt(ciphertext)
-
-
-def account_ids(connection: sa.Connection, ids: Sequence[str]) -> set[str]:
-    """Which of ``ids`` are stored."""
-    rows = connection.execute(sa.select(linked_accounts.c.id).where(linked_accounts.c.id.in_(ids)))
-    return {row.id for row in rows}

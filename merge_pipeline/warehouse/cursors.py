@@ -44,13 +44,3 @@ def write_cursor(
             },
         )
     )
-
-
-def reset_cursor(connection: sa.Connection, linked_account_id: str, model_id: str) -> None:
-    """Forget the cursor so the next sync is a full fetch (operators' ``--full``)."""
-    connection.execute(
-        sa.delete(sync_cursors).where(
-            sync_cursors.c.linked_account_id == linked_account_id,
-            sync_cursors.c.model_id == model_id,
-        )
-    )
