@@ -6,6 +6,7 @@ header from the virtual clock (see ``app``).
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from itertools import islice
 from typing import Any
 
@@ -28,6 +29,7 @@ from merge_sandbox.payloads import link_token as link_token_body
 from merge_sandbox.query import parse_list_query, parse_page_size, parse_rendering
 from merge_sandbox.render import Renderer
 from merge_sandbox.routes import Match, Router, build_routes
+from merge_sandbox.schema import ModelSpec
 from merge_sandbox.state import LinkRequest, Sandbox
 from merge_sandbox.sync import finish_sync, start_sync
 from merge_sandbox.table import Row, Scope
@@ -44,9 +46,33 @@ REQUIRED_LINK_FIELDS = (
 )
 
 Body = Any
-Handler = Callable[
-    [Match, LinkedAccount | None, Mapping[str, str], Request], Awaitable[tuple[int, Body]]
-]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Everything a handler receives, so every handler has the same one-argument signature."""
+
+    match: Match
+    account: LinkedAccount | None
+    params: Mapping[str, str]
+    request: Request
+
+    def platform_account(self) -> LinkedAccount:
+        """The ``X-Account-Token`` account; per-account endpoints cannot run without one."""
+        if self.account is None:
+            raise errors.invalid_account_token()
+        return self.account
+
+    def model_account(self) -> tuple[LinkedAccount, ModelSpec]:
+        """The account and the route's Common Model; another category's model is a 404."""
+        account = self.platform_account()
+        spec = self.match.route.spec
+        if spec is None or spec.category != account.category:
+            raise errors.not_found()
+        return account, spec
+
+
+Handler = Callable[[Call], Awaitable[tuple[int, Body]]]
 
 
 def dumps(body: Body) -> bytes:
@@ -99,17 +125,10 @@ class MergeApi:
     ) -> tuple[int, Body]:
         """Run the matched handler (authentication and faults are the caller's business)."""
         params = {k: v for k, v in request.query_params.multi_items()}
-        return await self._handlers[match.route.handler](match, account, params, request)
+        call = Call(match, account, params, request)
+        return await self._handlers[match.route.handler](call)
 
     # -- Common Models ------------------------------------------------------------------
-
-    def _model_account(self, match: Match, account: LinkedAccount | None) -> LinkedAccount:
-        spec = match.route.spec
-        if account is None:
-            raise errors.invalid_account_token()
-        if spec is None or spec.category != account.category:
-            raise errors.not_found()
-        return account
 
     def _parent_scope(
         self, match: Match, account: LinkedAccount
@@ -126,18 +145,11 @@ class MergeApi:
             return index, None
         return None, (index, account.tables[parent_model].layout.count)
 
-    async def list_records(
-        self,
-        match: Match,
-        account: LinkedAccount | None,
-        params: Mapping[str, str],
-        request: Request,
-    ) -> tuple[int, Body]:
-        account = self._model_account(match, account)
-        spec = match.route.spec
-        assert spec is not None
+    async def list_records(self, call: Call) -> tuple[int, Body]:
+        account, spec = call.model_account()
+        match = call.match
         scope_key = "/".join(match.route.segments) + repr(sorted(match.values.items()))
-        query = parse_list_query(spec, params, self.sandbox.config, scope_key)
+        query = parse_list_query(spec, call.params, self.sandbox.config, scope_key)
         parent_index, stride = self._parent_scope(match, account)
         cursor = decode(query.cursor, query.digest) if query.cursor else None
         scope = Scope(
@@ -164,19 +176,11 @@ class MergeApi:
         results = [renderer.render(spec, row, query.rendering) for row in rows]
         return 200, {"next": next_cursor, "previous": previous_cursor, "results": results}
 
-    async def retrieve_record(
-        self,
-        match: Match,
-        account: LinkedAccount | None,
-        params: Mapping[str, str],
-        request: Request,
-    ) -> tuple[int, Body]:
-        account = self._model_account(match, account)
-        spec = match.route.spec
-        assert spec is not None
-        rendering = parse_rendering(spec, params)
-        parent_index, _ = self._parent_scope(match, account)
-        index = self.sandbox.locate(account, spec.model_id, match.values.get("id", ""))
+    async def retrieve_record(self, call: Call) -> tuple[int, Body]:
+        account, spec = call.model_account()
+        rendering = parse_rendering(spec, call.params)
+        parent_index, _ = self._parent_scope(call.match, account)
+        index = self.sandbox.locate(account, spec.model_id, call.match.values.get("id", ""))
         if index is None:
             raise errors.not_found()
         row = account.tables[spec.model_id].get(index)
@@ -186,30 +190,13 @@ class MergeApi:
 
     # -- per-account platform endpoints -------------------------------------------------
 
-    def _platform_account(self, account: LinkedAccount | None) -> LinkedAccount:
-        if account is None:
-            raise errors.invalid_account_token()
-        return account
-
-    async def sync_status(
-        self,
-        match: Match,
-        account: LinkedAccount | None,
-        params: Mapping[str, str],
-        request: Request,
-    ) -> tuple[int, Body]:
-        account = self._platform_account(account)
+    async def sync_status(self, call: Call) -> tuple[int, Body]:
+        account = call.platform_account()
         rows = [sync_status(row) for row in account.sync.values()]
-        return 200, self._offset_page(rows, params)
+        return 200, self._offset_page(rows, call.params)
 
-    async def resync(
-        self,
-        match: Match,
-        account: LinkedAccount | None,
-        params: Mapping[str, str],
-        request: Request,
-    ) -> tuple[int, Body]:
-        account = self._platform_account(account)
+    async def resync(self, call: Call) -> tuple[int, Body]:
+        account = call.platform_account()
         start_sync(self.sandbox, account)
         body = [sync_status(row) for row in account.sync.values()]
         delay = self.sandbox.config.resync_finish_seconds
@@ -222,63 +209,33 @@ class MergeApi:
         if account is not None and account.sync_running:
             finish_sync(self.sandbox, account, "DONE")
 
-    async def account_details(
-        self,
-        match: Match,
-        account: LinkedAccount | None,
-        params: Mapping[str, str],
-        request: Request,
-    ) -> tuple[int, Body]:
-        return 200, account_details(self._platform_account(account), self.sandbox.config)
+    async def account_details(self, call: Call) -> tuple[int, Body]:
+        return 200, account_details(call.platform_account(), self.sandbox.config)
 
-    async def delete_account(
-        self,
-        match: Match,
-        account: LinkedAccount | None,
-        params: Mapping[str, str],
-        request: Request,
-    ) -> tuple[int, Body]:
-        self.sandbox.delete_account(self._platform_account(account))
+    async def delete_account(self, call: Call) -> tuple[int, Body]:
+        self.sandbox.delete_account(call.platform_account())
         return 200, None
 
     # -- organisation-level endpoints ---------------------------------------------------
 
-    async def issues(
-        self,
-        match: Match,
-        account: LinkedAccount | None,
-        params: Mapping[str, str],
-        request: Request,
-    ) -> tuple[int, Body]:
+    async def issues(self, call: Call) -> tuple[int, Body]:
         sandbox = self.sandbox
         selected = []
         for row in sorted(sandbox.issues.values(), key=lambda i: (i.first_incident_us, i.id)):
             owner = sandbox.accounts.get(row.account_id)
-            if _issue_matches(row, owner, params):
+            if _issue_matches(row, owner, call.params):
                 selected.append(issue(row, owner))
-        return 200, self._offset_page(selected, params)
+        return 200, self._offset_page(selected, call.params)
 
-    async def issue(
-        self,
-        match: Match,
-        account: LinkedAccount | None,
-        params: Mapping[str, str],
-        request: Request,
-    ) -> tuple[int, Body]:
-        row = self.sandbox.issues.get(match.values["id"])
+    async def issue(self, call: Call) -> tuple[int, Body]:
+        row = self.sandbox.issues.get(call.match.values["id"])
         if row is None:
             raise errors.not_found()
         return 200, issue(row, self.sandbox.accounts.get(row.account_id))
 
-    async def link_token(
-        self,
-        match: Match,
-        account: LinkedAccount | None,
-        params: Mapping[str, str],
-        request: Request,
-    ) -> tuple[int, Body]:
+    async def link_token(self, call: Call) -> tuple[int, Body]:
         try:
-            body = orjson.loads(await request.body() or b"{}")
+            body = orjson.loads(await call.request.body() or b"{}")
         except orjson.JSONDecodeError:
             raise errors.bad_request("invalid_body") from None
         if not isinstance(body, dict):
@@ -310,33 +267,21 @@ class MergeApi:
             f"https://app.merge.dev/linking-flow/{token}" if magic else None,
         )
 
-    async def account_token(
-        self,
-        match: Match,
-        account: LinkedAccount | None,
-        params: Mapping[str, str],
-        request: Request,
-    ) -> tuple[int, Body]:
-        account_id = self.sandbox.public_tokens.get(match.values["public_token"])
+    async def account_token(self, call: Call) -> tuple[int, Body]:
+        account_id = self.sandbox.public_tokens.get(call.match.values["public_token"])
         owner = self.sandbox.accounts.get(account_id) if account_id else None
         if owner is None:
             raise ApiError(404, "unknown_public_token")
         return 200, account_token(owner)
 
-    async def linked_accounts(
-        self,
-        match: Match,
-        account: LinkedAccount | None,
-        params: Mapping[str, str],
-        request: Request,
-    ) -> tuple[int, Body]:
+    async def linked_accounts(self, call: Call) -> tuple[int, Body]:
         sandbox = self.sandbox
         rows = [
             linked_account(a, sandbox.config, sandbox.schema)
             for a in sandbox.accounts.values()
-            if _account_matches(a, params)
+            if _account_matches(a, call.params)
         ]
-        return 200, self._offset_page(rows, params)
+        return 200, self._offset_page(rows, call.params)
 
     def _offset_page(self, rows: list[Any], params: Mapping[str, str]) -> dict[str, Any]:
         size = parse_page_size(params, self.sandbox.config)

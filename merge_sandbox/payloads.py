@@ -51,18 +51,9 @@ def account_type(account: LinkedAccount, config: SandboxConfig) -> str:
 
 
 def account_details(account: LinkedAccount, config: SandboxConfig) -> dict[str, Any]:
+    """The webhook's ``linked_account`` fields plus three more, in Merge's key order."""
     body = {
-        "id": account.id,
-        "integration": account.integration.name,
-        "integration_slug": account.integration.slug,
-        "category": account.category,
-        "end_user_origin_id": account.end_user_origin_id,
-        "end_user_organization_name": account.end_user_organization_name,
-        "end_user_email_address": account.end_user_email_address,
-        "status": account.status,
-        "webhook_listener_url": account.webhook_listener_url,
-        "is_duplicate": None if account.is_test else False,
-        "account_type": account_type(account, config),
+        **webhook_linked_account(account, config),
         "completed_at": _iso(account.completed_at_us),
         "instance_id": None,
         "instance_display_value": None,
