@@ -40,7 +40,12 @@ from merge_pipeline.warehouse.history import (
 )
 from merge_pipeline.warehouse.locks import sync_lock
 from merge_pipeline.warehouse.mirror_tables import MirrorTables, mirror_tables
-from merge_pipeline.warehouse.upsert import mark_missing_as_deleted, upsert_rows
+from merge_pipeline.warehouse.upsert import (
+    mark_missing_as_deleted,
+    remember_seen,
+    start_full_fetch,
+    upsert_rows,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -215,9 +220,10 @@ class ModelSync:
         history_id: int,
     ) -> None:
         fetch_start: datetime | None = None
-        seen_ids: list[str] = []
         table = self._tables[self._model]
         last_page: Page | None = None
+        if not self._incremental:
+            start_full_fetch(connection)
         for page, is_last in _with_last(pages):
             if fetch_start is None:
                 fetch_start = fetch_started_at(
@@ -226,11 +232,11 @@ class ModelSync:
             shaped = self._shaper.shape_page(page.results)
             self._store_page(connection, shaped, result)
             if not self._incremental:
-                seen_ids.extend(row["id"] for row in shaped.rows)
+                remember_seen(connection, [row["id"] for row in shaped.rows])
             result.pages += 1
             last_page = page
             if is_last:
-                self._finish(connection, table, fetch_start, seen_ids, result, history_id)
+                self._finish(connection, table, fetch_start, result, history_id)
             connection.commit()
             if self._progress is not None:
                 self._collect_stats(result)
@@ -240,7 +246,6 @@ class ModelSync:
                 connection,
                 table,
                 fetch_started_at(None, timedelta(0), local_start),
-                seen_ids,
                 result,
                 history_id,
             )
@@ -268,16 +273,13 @@ class ModelSync:
         connection: sa.Connection,
         table: sa.Table,
         fetch_start: datetime,
-        seen_ids: list[str],
         result: SyncResult,
         history_id: int,
     ) -> None:
         """The last transaction's extra work: missing rows, the cursor, the history row."""
         account_id = self._account.linked_account_id
         if not self._incremental:
-            result.records_marked_missing = mark_missing_as_deleted(
-                connection, table, account_id, seen_ids
-            )
+            result.records_marked_missing = mark_missing_as_deleted(connection, table, account_id)
         write_cursor(connection, account_id, self._model.model_id, fetch_start, self.sync_run_id)
         result.cursor_after = fetch_start
         self._collect_stats(result)

@@ -174,16 +174,40 @@ def upsert_rows(
     return UpsertCounts(inserted, len(results) - inserted, len(rows) - len(results))
 
 
+#: ids a full fetch has returned so far, in a temporary table, so memory stays flat
+_SEEN = sa.table("merge_pipeline_seen_ids", sa.column("id", sa.Text))
+
+
+def start_full_fetch(connection: sa.Connection) -> None:
+    """Begin tracking the ids of a full fetch on this connection (survives per-page commits)."""
+    connection.exec_driver_sql(
+        "CREATE TEMP TABLE IF NOT EXISTS merge_pipeline_seen_ids (id text PRIMARY KEY)"
+    )
+    connection.exec_driver_sql("TRUNCATE merge_pipeline_seen_ids")
+
+
+def remember_seen(connection: sa.Connection, ids: Sequence[str]) -> None:
+    """Note ids the full fetch returned (call after :func:`start_full_fetch`)."""
+    if ids:
+        connection.execute(
+            sa.text(
+                "INSERT INTO merge_pipeline_seen_ids (id) SELECT unnest(CAST(:ids AS text[])) "
+                "ON CONFLICT DO NOTHING"
+            ),
+            {"ids": list(ids)},
+        )
+
+
 def mark_missing_as_deleted(
-    connection: sa.Connection, table: sa.Table, linked_account_id: str, seen_ids: Sequence[str]
+    connection: sa.Connection, table: sa.Table, linked_account_id: str
 ) -> int:
-    """After a complete full fetch, mark deleted the rows Merge no longer returns (never drop)."""
+    """After a complete full fetch, mark deleted the rows it did not return (never drop them)."""
     result = connection.execute(
         sa.update(table)
         .where(
             table.c[LINKED_ACCOUNT_ID] == linked_account_id,
             table.c.remote_was_deleted.is_(False),
-            table.c[RECORD_ID].not_in(list(seen_ids)) if seen_ids else sa.true(),
+            ~sa.exists().where(_SEEN.c.id == table.c[RECORD_ID]),
         )
         .values(remote_was_deleted=True, **{MIRRORED_AT: sa.func.now()})
     )

@@ -9,7 +9,13 @@ import sqlalchemy as sa
 from merge_pipeline.catalog import load_catalog
 from merge_pipeline.sync.records import RecordShaper
 from merge_pipeline.warehouse.mirror_tables import mirror_tables
-from merge_pipeline.warehouse.upsert import UpsertCounts, mark_missing_as_deleted, upsert_rows
+from merge_pipeline.warehouse.upsert import (
+    UpsertCounts,
+    mark_missing_as_deleted,
+    remember_seen,
+    start_full_fetch,
+    upsert_rows,
+)
 
 TABLE = mirror_tables()["hris.Company"]
 
@@ -80,7 +86,9 @@ def test_rows_missing_from_a_full_fetch_are_marked_deleted(engine: sa.Engine, ac
     _upsert(engine, account, _company("keep", "2026-01-01T00:00:00Z"))
     _upsert(engine, account, {**_company("gone", "2026-01-01T00:00:00Z"), "id": "c2"})
     with engine.begin() as connection:
-        assert mark_missing_as_deleted(connection, TABLE, account, ["c1"]) == 1
+        start_full_fetch(connection)
+        remember_seen(connection, ["c1"])
+        assert mark_missing_as_deleted(connection, TABLE, account) == 1
     assert _stored(engine, account) == {"c1": ("keep", False), "c2": ("gone", True)}
 
 
