@@ -5,6 +5,7 @@ from typing import Any
 
 import httpx
 
+from merge_pipeline.catalog import CommonModel, load_catalog
 from merge_sandbox.admin import AccountInfo
 from merge_sandbox.testing import RunningSandbox
 
@@ -43,3 +44,13 @@ def fetch_all(api: httpx.Client, path: str, **params: Any) -> list[dict[str, Any
 
 def key(record: dict[str, Any]) -> str:
     return str(record.get("id") or record.get("remote_id"))
+
+
+def concrete_list_path(model: CommonModel, api: httpx.Client) -> str:
+    """A model's list path, a nested one filled with the id of its parent's first record."""
+    if not model.path_params:
+        return model.list_path
+    [param] = model.path_params
+    parent = load_catalog().category(model.category).model(str(param.model))
+    parent_id = api.get(parent.list_path, params={"page_size": 1}).json()["results"][0]["id"]
+    return model.list_path.replace("{" + param.name + "}", parent_id)

@@ -4,27 +4,18 @@ over all 114 Common Models."""
 import pytest
 
 from merge_pipeline.catalog import load_catalog
-from merge_pipeline_tests.sandbox.helpers import account_of, client, fetch_all
+from merge_pipeline_tests.sandbox.helpers import account_of, client, concrete_list_path, fetch_all
 from merge_sandbox.schema import RefKind, load_schema
 
 CATALOG = load_catalog()
 SCHEMA = load_schema()
 
 
-def _path(model, api):
-    """A concrete list path, filling a nested path's parent id from the parent's list."""
-    if not model.path_params:
-        return model.list_path
-    parent = CATALOG.category(model.category).model(model.path_params[0].model)
-    parent_id = api.get(parent.list_path, params={"page_size": 1}).json()["results"][0]["id"]
-    return model.list_path.replace("{" + model.path_params[0].name + "}", parent_id)
-
-
 @pytest.mark.parametrize("model_id", [m.model_id for m in CATALOG])
 def test_every_model_lists_with_and_without_expand(shared, model_id):
     model = CATALOG.model(model_id)
     with client(shared, account_of(shared, model.category)) as api:
-        path = _path(model, api)
+        path = concrete_list_path(model, api)
         plain = api.get(path, params={"page_size": 5})
         assert plain.status_code == 200, plain.text
         assert set(plain.json()) == {"next", "previous", "results"}

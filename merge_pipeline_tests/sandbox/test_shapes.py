@@ -9,7 +9,7 @@ from datetime import datetime
 import pytest
 
 from merge_pipeline.catalog import load_catalog
-from merge_pipeline_tests.sandbox.helpers import account_of, client
+from merge_pipeline_tests.sandbox.helpers import account_of, client, concrete_list_path
 from merge_sandbox.render import inline_objects
 from merge_sandbox.schema import load_schema
 
@@ -74,14 +74,6 @@ def check_record(model, record, expand=frozenset()):
         )
 
 
-def _path(model, api):
-    if not model.path_params:
-        return model.list_path
-    parent = CATALOG.category(model.category).model(model.path_params[0].model)
-    parent_id = api.get(parent.list_path, params={"page_size": 1}).json()["results"][0]["id"]
-    return model.list_path.replace("{" + model.path_params[0].name + "}", parent_id)
-
-
 @pytest.mark.parametrize("model_id", [m.model_id for m in CATALOG])
 def test_records_match_the_catalog(shared, model_id):
     model = CATALOG.model(model_id)
@@ -90,7 +82,7 @@ def test_records_match_the_catalog(shared, model_id):
         e for e in model.expand if e in spec.references and spec.references[e].expandable
     )
     with client(shared, account_of(shared, model.category)) as api:
-        path = _path(model, api)
+        path = concrete_list_path(model, api)
         plain = api.get(path, params={"page_size": 25, "include_remote_data": "true"}).json()[
             "results"
         ]
