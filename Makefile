@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SHARED ?= ../shared/merge
 
-.PHONY: help install demo test lint format typecheck pytest catalog bench clean
+.PHONY: help install demo test lint format typecheck pytest catalog bench adversarial clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -42,6 +42,17 @@ catalog: install  ## regenerate merge_pipeline/catalog/catalog.json from ../shar
 
 bench: install  ## benchmarks: ratios against ceilings measured in the same run
 	$(BIN)/python -m benchmarks
+
+#: each run of `make adversarial` turns one of these sandbox switches on (merge_sandbox/adversity.py)
+ADVERSITIES ?= hard_deletes delete_without_bump visibility_lag_seconds=3 list_order=descending \
+	list_order=unstable late_parents nul_characters odd_timestamps unknown_enum_values \
+	extra_fields next_cycles short_listings unflagged_deletes
+
+adversarial: install  ## every end-to-end sync test once per adversarial sandbox switch
+	@for switch in $(ADVERSITIES); do \
+		echo "== MERGE_SANDBOX_ADVERSITY=$$switch =="; \
+		MERGE_SANDBOX_ADVERSITY=$$switch $(BIN)/pytest -q merge_pipeline_tests/integration/sync || exit 1; \
+	done
 
 clean:  ## remove the virtualenv and local data (stops nothing)
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

@@ -359,3 +359,16 @@ class SandboxAdmin:
     def background_mutations(self, per_second: float, account_id: str | None = None) -> Json:
         body = {"mutations_per_second": per_second, "account_id": account_id}
         return self._call("POST", "/background", body)
+
+    # -- adversity ------------------------------------------------------------------------
+
+    def adversity(self) -> Json:
+        return self._call("GET", "/adversity")
+
+    def set_adversity(self, **switches: Any) -> Json:
+        """Turn adversity switches on or off (see ``merge_sandbox.adversity.Adversity``)."""
+        return self._call("PUT", "/adversity", switches)
+
+    def reset_adversity(self) -> Json:
+        """Every switch back to its kind default."""
+        return self._call("DELETE", "/adversity")

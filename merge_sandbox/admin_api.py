@@ -14,6 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route, Router
 
 from merge_sandbox.accounts import ACCOUNT_STATUSES, LinkedAccount
+from merge_sandbox.adversity import Adversity
 from merge_sandbox.faults import PLAN_LIMITS, FaultRule
 from merge_sandbox.payloads import issue, sync_status
 from merge_sandbox.query import Rendering
@@ -413,6 +414,13 @@ class AdminApi:
             "errors": {f.name: getattr(config.errors, f.name) for f in fields(config.errors)},
         }
 
+    async def adversity(self, request: Request) -> Json:
+        if request.method == "PUT":
+            self.sandbox.adversity = self.sandbox.adversity.updated(await _body(request))
+        elif request.method == "DELETE":
+            self.sandbox.adversity = Adversity()
+        return self.sandbox.adversity.describe()
+
     async def set_background(self, request: Request) -> Json:
         body = await _body(request)
         self.background.per_second = float(body.get("mutations_per_second", 0.0))
@@ -467,5 +475,6 @@ def admin_router(api: AdminApi) -> Router:
             route("/_sandbox/requests", api.requests, "GET", "DELETE"),
             route("/_sandbox/config", api.config, "GET", "PUT"),
             route("/_sandbox/background", api.set_background, "POST"),
+            route("/_sandbox/adversity", api.adversity, "GET", "PUT", "DELETE"),
         ]
     )

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from merge_sandbox.admin_api import account_summary
+from merge_sandbox.adversity import ENVIRONMENT_VARIABLE, parse_adversity
 from merge_sandbox.config import DEFAULT_API_KEY, DEFAULT_SIGNING_KEY, SandboxConfig
 from merge_sandbox.server import base_url, bind, make_server
 from merge_sandbox.state import CATEGORY_ORDER, Sandbox
@@ -47,6 +48,12 @@ def main() -> None:
     default="clamp",
     show_default=True,
 )
+@click.option(
+    "--adversity",
+    envvar=ENVIRONMENT_VARIABLE,
+    default="",
+    help="Adversity switches, e.g. 'hard_deletes,list_order=descending' (see adversity.py).",
+)
 @click.option("--log-level", default="warning", show_default=True)
 def serve(
     accounts: int,
@@ -60,13 +67,18 @@ def serve(
     categories: str,
     accounts_file: Path | None,
     page_size_over_max: str,
+    adversity: str,
     log_level: str,
 ) -> None:
     """Serve the Merge API at http://HOST:PORT/api and the control API at /_sandbox/."""
     started = time.monotonic()
     config = SandboxConfig(api_key=api_key, seed=seed, page_size_over_max=page_size_over_max)
     hooks = WebhookSettings(url=webhook_url, signing_key=webhook_signing_key)
-    sandbox = Sandbox(config=config, webhooks=hooks)
+    try:
+        switches = parse_adversity(adversity)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--adversity") from None
+    sandbox = Sandbox(config=config, webhooks=hooks, adversity=switches)
     sandbox.populate(accounts, records, [c for c in categories.split(",") if c])
     sock = bind(host, port)
     url = base_url(sock)

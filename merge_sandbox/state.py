@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from merge_sandbox.accounts import Issue, LinkedAccount, ModelSync
+from merge_sandbox.adversity import Adversity
 from merge_sandbox.clock import VirtualClock
 from merge_sandbox.config import SandboxConfig
 from merge_sandbox.faults import Faults
@@ -74,6 +75,7 @@ class Sandbox:
         schema: Schema | None = None,
         pools: Pools | None = None,
         webhooks: WebhookSettings | None = None,
+        adversity: Adversity | None = None,
     ) -> None:
         self.config = config or SandboxConfig()
         self.clock = clock or VirtualClock()
@@ -90,6 +92,7 @@ class Sandbox:
         self.public_tokens: dict[str, str] = {}
         self.webhooks = WebhookDispatcher(webhooks or WebhookSettings(), self.config.seed)
         self.faults = Faults()
+        self.adversity = adversity or Adversity()
         self.random = random.Random(self.config.seed)
         self._ordinal = 0
 

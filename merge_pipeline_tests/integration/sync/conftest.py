@@ -38,8 +38,11 @@ def sandbox() -> Iterator[RunningSandbox]:
 
 @pytest.fixture
 def admin(sandbox: RunningSandbox) -> Iterator[SandboxAdmin]:
+    """The sandbox's admin; faults and adversity switches a test sets end with the test."""
+    switches = sandbox.admin.adversity()
     yield sandbox.admin
     sandbox.admin.clear_faults()
+    sandbox.admin.set_adversity(**switches)
 
 
 @pytest.fixture
