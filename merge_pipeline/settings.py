@@ -9,7 +9,7 @@ import base64
 import binascii
 from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, HttpUrl, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -103,3 +103,44 @@ def load_settings(**overrides: object) -> Settings:
 def get_settings() -> Settings:
     """The process-wide settings (read once)."""
     return load_settings()
+
+
+class AutomationSettings(BaseSettings):
+    """When Dagster syncs on its own: the safety-net window and the account discovery interval.
+
+    Read when the code location loads (a schedule's cron is fixed at definition time), so they
+    hold no secret and need none: ``dagster definitions validate`` works without credentials.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    safety_net_start_hour: int = Field(
+        default=0, ge=0, le=23, description="UTC hour the nightly safety-net window opens."
+    )
+    safety_net_hours: int = Field(default=6, ge=1, le=24, description="Length of the window.")
+    safety_net_tick_minutes: int = Field(
+        default=10, ge=1, le=60, description="A tick every N minutes (N divides 60)."
+    )
+    safety_net_slots: int | None = Field(
+        default=None,
+        ge=1,
+        description="Account groups; tick n syncs group n % slots. Unset = one sync per window; "
+        "1 = every account at every tick.",
+    )
+    discovery_interval_s: int = Field(
+        default=120, ge=10, description="How often Merge's account list is read for partitions."
+    )
+    deleted_account_data: Literal["keep", "purge"] = Field(
+        default="keep",
+        description="What happens to a deleted linked account's mirrored rows: kept (the "
+        "account is marked inactive) or purged.",
+    )
+
+
+def load_automation_settings() -> AutomationSettings:
+    try:
+        return AutomationSettings()
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from None

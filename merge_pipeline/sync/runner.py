@@ -6,7 +6,7 @@ whose mirrored ids they need.
 """
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -33,6 +33,7 @@ class SyncOutcome:
     model_id: str
     result: SyncResult | None = None
     error: str | None = None
+    error_type: type[Exception] | None = None
 
     @property
     def ok(self) -> bool:
@@ -56,12 +57,42 @@ def sync_account_models(
     progress: ProgressCallback | None = None,
     client_factory: Callable[[Settings], MergeClient] = MergeClient,
 ) -> list[SyncOutcome]:
-    """Sync some models of one account in dependency order; one failure does not stop the rest,
-    except an authentication failure, which would fail every model the same way."""
+    """Sync some models of one account in dependency order (see :func:`iter_account_syncs`)."""
+    return list(
+        iter_account_syncs(
+            engine,
+            settings,
+            vault,
+            linked_account_id,
+            models,
+            options=options,
+            sync_run_id=sync_run_id,
+            progress=progress,
+            client_factory=client_factory,
+        )
+    )
+
+
+def iter_account_syncs(
+    engine: sa.Engine,
+    settings: Settings,
+    vault: TokenVault,
+    linked_account_id: str,
+    models: Sequence[CommonModel],
+    *,
+    options: SyncOptions,
+    sync_run_id: str | None = None,
+    progress: ProgressCallback | None = None,
+    client_factory: Callable[[Settings], MergeClient] = MergeClient,
+) -> Iterator[SyncOutcome]:
+    """Sync some models of one account in dependency order, yielding each outcome as it ends.
+
+    One failure does not stop the rest, except an authentication failure, which would fail every
+    model the same way. Yielding as we go lets Dagster report each model as soon as it is done.
+    """
     with engine.connect() as connection:
         token = account_token(connection, linked_account_id, vault)
     credentials = AccountCredentials(linked_account_id, token)
-    outcomes: list[SyncOutcome] = []
     with client_factory(settings) as client:
         for model in dependency_order(models):
             try:
@@ -74,15 +105,16 @@ def sync_account_models(
                     sync_run_id=sync_run_id,
                     progress=progress,
                 ).run()
-                outcomes.append(SyncOutcome(linked_account_id, model.model_id, result=result))
+                yield SyncOutcome(linked_account_id, model.model_id, result=result)
             except MergeError as error:
                 log.warning(
                     "sync of %s for %s failed: %s", model.model_id, linked_account_id, error
                 )
-                outcomes.append(SyncOutcome(linked_account_id, model.model_id, error=str(error)))
+                yield SyncOutcome(
+                    linked_account_id, model.model_id, error=str(error), error_type=type(error)
+                )
                 if isinstance(error, MergeAuthError):
                     break
-    return outcomes
 
 
 def sync_accounts(
