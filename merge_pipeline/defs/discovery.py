@@ -39,15 +39,20 @@ IN_FLIGHT = [
 
 
 def listed_accounts(client: MergeClient, category: str) -> set[str] | None:
-    """Ids Merge lists for a category, or None if the listing failed (never an empty guess)."""
+    """Ids Merge lists for a category, or None if the listing failed (never an empty guess).
+
+    Merge lists test accounts only when asked for them, and other accounts only when not, so
+    both listings are read. Whether every category prefix lists every category's accounts is
+    unconfirmed, so only accounts of this category are kept.
+    """
     try:
-        return {
-            str(account["id"])
-            for account in client.linked_accounts(category)
-            if account.get("category") in (None, category)
-        }
+        listed = [
+            *client.linked_accounts(category),
+            *client.linked_accounts(category, is_test_account="true"),
+        ]
     except MergeError:
         return None
+    return {str(account["id"]) for account in listed if account.get("category") in (None, category)}
 
 
 def partitions_in_flight(instance: dg.DagsterInstance, keys: set[str]) -> set[str]:
