@@ -21,6 +21,7 @@ from merge_pipeline.defs.resources import (
 from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.merge.credentials import AccountCredentials
 from merge_pipeline.merge.errors import InvalidAccountToken, MergeError, MergeNotFound
+from merge_pipeline.merge.retry import RetryPolicy
 from merge_pipeline.planning.partitions import plan_partitions
 from merge_pipeline.settings import load_automation_settings
 from merge_pipeline.warehouse.accounts import account_token, deactivate_account, list_accounts
@@ -29,6 +30,10 @@ from merge_pipeline.warehouse.vault import TokenVault
 
 #: at most this many "is it really deleted?" calls per tick (bounded work per tick)
 MAX_CONFIRMATIONS_PER_TICK = 20
+#: a sensor tick has 60 s in all: retry briefly, and let the next tick try again
+SENSOR_RETRIES = RetryPolicy(
+    max_retries=2, initial_backoff_s=0.5, max_backoff_s=2.0, jitter_s=0.2, max_total_wait_s=5.0
+)
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -105,10 +110,14 @@ def linked_account_discovery(
         dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest
     ] = []
     unreadable: list[str] = []
-    with MergeClient(settings) as client, engine.connect() as connection:
+    with (
+        MergeClient(settings, retry_policy=SENSOR_RETRIES) as client,
+        engine.connect() as connection,
+    ):
         for category, partitions in ACCOUNT_PARTITIONS.items():
             stored = {a.id for a in list_accounts(connection, category=category)}
-            listed = listed_accounts(client, category)
+            # after one failed listing, Merge is likely down: spare the tick's time budget
+            listed = None if unreadable else listed_accounts(client, category)
             if listed is None:
                 unreadable.append(category)
             existing = set(context.instance.get_dynamic_partitions(partitions_name(category)))

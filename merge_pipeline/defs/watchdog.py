@@ -37,7 +37,11 @@ def sync_run_watchdog(
         filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])
     )
     started = [
-        StartedRun(record.dagster_run.run_id, account, record.start_time or time.time())
+        StartedRun(
+            record.dagster_run.run_id,
+            account,
+            record.start_time or record.create_timestamp.timestamp(),
+        )
         for record in records
         if (account := _account_of(record.dagster_run)) is not None
     ]
