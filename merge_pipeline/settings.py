@@ -132,6 +132,15 @@ class AutomationSettings(BaseSettings):
     discovery_interval_s: int = Field(
         default=120, ge=10, description="How often Merge's account list is read for partitions."
     )
+    watchdog_interval_s: int = Field(
+        default=30, ge=5, description="How often STARTED sync runs are checked for a live lease."
+    )
+    watchdog_grace_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="How long after its start a run may go without its account lease (it is "
+        "still loading).",
+    )
     deleted_account_data: Literal["keep", "purge"] = Field(
         default="keep",
         description="What happens to a deleted linked account's mirrored rows: kept (the "

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import dagster as dg
 import sqlalchemy as sa
 
-from merge_pipeline.defs.jobs import sync_request
+from merge_pipeline.defs.jobs import SYNC_JOBS, sync_request
 from merge_pipeline.defs.partitions import ACCOUNT_PARTITIONS, partitions_name
 from merge_pipeline.defs.resources import (
     MergeApiResource,
@@ -90,6 +90,7 @@ def confirmed_deleted(
 
 @dg.sensor(
     name="linked_account_discovery",
+    jobs=list(SYNC_JOBS.values()),
     minimum_interval_seconds=load_automation_settings().discovery_interval_s,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Adds each linked account (listed by Merge or stored with its token) as a "

@@ -12,10 +12,9 @@ import dagster as dg
 from merge_pipeline.defs.jobs import ACCOUNT_TAG
 from merge_pipeline.defs.resources import WarehouseResource
 from merge_pipeline.planning.run_health import StartedRun, judge_runs
+from merge_pipeline.settings import load_automation_settings
 from merge_pipeline.warehouse.run_leases import leased_accounts
 
-#: a run gets this long after it started before a missing lease counts against it
-GRACE_SECONDS = 120.0
 PARTITION_TAG = "dagster/partition"
 
 
@@ -25,7 +24,7 @@ def _account_of(run: dg.DagsterRun) -> str | None:
 
 @dg.sensor(
     name="sync_run_watchdog",
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=load_automation_settings().watchdog_interval_s,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Marks a sync run failed when its process is gone (its account lease was "
     "released) so the account's next run can start.",
@@ -49,7 +48,11 @@ def sync_run_watchdog(
         leased = leased_accounts(connection, (run.account_id for run in started))
     previous = set(json.loads(context.cursor)) if context.cursor else set()
     verdicts = judge_runs(
-        started, leased=leased, suspects=previous, now=time.time(), grace_s=GRACE_SECONDS
+        started,
+        leased=leased,
+        suspects=previous,
+        now=time.time(),
+        grace_s=load_automation_settings().watchdog_grace_s,
     )
     for run_id in verdicts.dead:
         run = context.instance.get_run_by_id(run_id)

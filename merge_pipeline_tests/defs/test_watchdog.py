@@ -29,7 +29,7 @@ def test_run_whose_process_is_gone_is_failed_on_the_second_check(
     engine: sa.Engine,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("merge_pipeline.defs.watchdog.GRACE_SECONDS", 0.0)
+    monkeypatch.setenv("MERGE_PIPELINE_WATCHDOG_GRACE_S", "0")
     dead = create_run_for_test(
         instance, job_name="sync_hris", status=dg.DagsterRunStatus.STARTED,
         tags={"merge/account": "acct-dead"},
