@@ -60,9 +60,7 @@ def _pick_live_index(sandbox: Sandbox, account: LinkedAccount, model_id: str) ->
     return None
 
 
-def create_record(
-    sandbox: Sandbox, account: LinkedAccount, model_id: str
-) -> list[tuple[str, Row]]:
+def create_record(sandbox: Sandbox, account: LinkedAccount, model_id: str) -> list[tuple[str, Row]]:
     """A new record (first) and, under ``late_parents``, the new parent created after it."""
     table = account.tables[model_id]
     if sandbox.adversity.late_parents and table.spec.parent is not None:
@@ -102,8 +100,8 @@ def apply_changes(
     now = sandbox.clock.now_us
     for _ in range(creates):
         model_id = _pick_model(sandbox, account, candidates)
-        for created_model, row in create_record(sandbox, account, model_id):
-            summary.add("created", created_model, row)
+        for created_model, created in create_record(sandbox, account, model_id):
+            summary.add("created", created_model, created)
     for kind, count in (("updated", updates), ("deleted", deletes)):
         for _ in range(count):
             model_id = _pick_model(sandbox, account, candidates)
