@@ -150,6 +150,7 @@ class ModelSync:
         self._shaper = RecordShaper(self._catalog, model, account.linked_account_id)
         self.sync_run_id = sync_run_id or f"adhoc-{uuid.uuid4()}"
         self._parent_plan: ParentPlan | None = None  # set when a nested model plans its parents
+        self._planned_at = datetime.now(UTC)
 
     @property
     def _incremental(self) -> bool:
@@ -249,12 +250,14 @@ class ModelSync:
         listings = parent_listings(connection, account_id, model_id)
         last_full = last_full_relist(connection, account_id, model_id)
         connection.commit()
+        # our clock, on both sides of the comparison: it only schedules the next full re-list
+        self._planned_at = datetime.now(UTC)
         self._parent_plan = plan_parents(
             self._options.nested_policy,
             parents,
             listings,
             last_full_relist=last_full,
-            now=datetime.now(UTC),
+            now=self._planned_at,
             full_relist_every=self._options.nested_full_relist_every,
             forced_full=self._options.full,
         )
@@ -441,9 +444,7 @@ class ModelSync:
             return
         attempted = len(completed) + result.parents_not_found
         if plan.full_relist and attempted == len(plan.to_list):
-            # with no parent at all no Merge clock was read; the interval only needs ours
-            relisted_at = fetch_start or datetime.now(UTC)
-            record_full_relist(connection, account_id, model_id, relisted_at, self.sync_run_id)
+            record_full_relist(connection, account_id, model_id, self._planned_at, self.sync_run_id)
 
     def _collect_stats(self, result: SyncResult) -> None:
         """This sync's share of the client's traffic counters (SyncResult mirrors CallStats)."""

@@ -49,7 +49,7 @@ def parent_listings(
 def last_full_relist(
     connection: sa.Connection, linked_account_id: str, model_id: str
 ) -> datetime | None:
-    """Start of the last sync that listed every parent; None if none has yet."""
+    """When (our clock) the last sync that listed every parent began; None if none has yet."""
     t = nested_full_relists
     return connection.execute(
         sa.select(t.c.relisted_at).where(

@@ -134,7 +134,7 @@ nested_full_relists = sa.Table(
         "relisted_at",
         sa.DateTime(timezone=True),
         nullable=False,
-        comment="start (Merge's clock) of the last sync that listed every parent",
+        comment="when (our clock) the last sync that listed every parent planned it",
     ),
     sa.Column("sync_run_id", sa.Text()),
     comment="Per nested model: the last full re-list, from which the next one falls due",
