@@ -103,6 +103,7 @@ def test_child_added_under_an_unchanged_parent_arrives_with_the_next_full_relist
     account = harness.account("ats", records=400)
     harness.sync(account, JOB)
     harness.sync(account, QUESTION, nested_policy=CHANGED)
+    harness.admin.set_adversity(late_parents=False)  # the new children go under existing jobs
     created = harness.admin.mutate(account.id, QUESTION, creates=2)["created"][QUESTION]
     harness.sync(account, JOB)
     harness.sync(account, QUESTION, nested_policy=CHANGED)
