@@ -128,3 +128,25 @@ def test_parent_merge_no_longer_knows_is_skipped_without_failing_the_sync(
     result = harness.sync(account, QUESTION)
     assert result.parents_not_found == 1
     harness.assert_mirror_equals_sandbox(account.id, QUESTION)
+
+
+def test_only_children_of_parents_listed_can_be_marked_missing(harness: Harness) -> None:
+    """Two rows Merge no longer lists, one under a parent this sync lists and one under a parent
+    it skips: only the first is marked missing."""
+    account = harness.account("ats", records=400)
+    harness.sync(account, JOB)
+    harness.sync(account, QUESTION, nested_policy=CHANGED)
+    changed_job = _parent_with_children(harness, account)
+    skipped_job = next(job for job in harness.mirror(account.id, JOB) if job != changed_job)
+    questions = mirror_tables()[QUESTION]
+    with harness.engine.begin() as connection:
+        for gone, parent in (("gone-listed", changed_job), ("gone-skipped", skipped_job)):
+            connection.execute(
+                sa.insert(questions).values(
+                    linked_account_id=account.id, id=gone, _raw={}, **{PARENT_ID: parent}
+                )
+            )
+    harness.admin.update_records(account.id, JOB, [changed_job])
+    harness.sync(account, JOB)
+    result = harness.sync(account, QUESTION, nested_policy=CHANGED)
+    assert (result.parents_listed, result.records_marked_missing) == (1, 1)
