@@ -233,11 +233,6 @@ class ModelSync:
                     raise
                 # a parent gone from Merge (e.g. deleted for good): its children stay as they
                 # were listed, never inferred deleted; the listing does not count as complete
-                log.warning(
-                    "%s: a parent of %s is not found; its children are left as they are",
-                    self._account.linked_account_id,
-                    self._model.model_id,
-                )
                 yield listing, None
 
     def _plan_parents(self, connection: sa.Connection, result: SyncResult) -> list[_Listing]:
@@ -435,6 +430,13 @@ class ModelSync:
         account_id = self._account.linked_account_id
         model_id = self._model.model_id
         result.parents_listed = len(completed)
+        if result.parents_not_found:
+            log.warning(
+                "%s for %s: %d parents answered 404; their children are left as they are",
+                model_id,
+                account_id,
+                result.parents_not_found,
+            )
         if fetch_start is not None:
             record_parent_listings(
                 connection, account_id, model_id, completed, fetch_start, self.sync_run_id
