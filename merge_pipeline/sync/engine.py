@@ -21,7 +21,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -108,6 +108,14 @@ class _Listing:
 
     parent: ParentState | None
     modified_after: datetime | None
+
+
+@dataclass
+class _ParentOutcomes:
+    """The parents this sync listed completely, and those that answered 404."""
+
+    listed: list[ParentState] = field(default_factory=list)
+    not_found: list[ParentState] = field(default_factory=list)
 
 
 def _with_last(items: Iterable[T]) -> Iterator[tuple[T, bool]]:
@@ -304,14 +312,15 @@ class ModelSync:
     ) -> None:
         fetch_start: datetime | None = None
         table = self._tables[self._model]
-        completed: list[ParentState] = []  # parents whose last page is stored
+        parents = _ParentOutcomes()
         asked = False
         if not self._incremental:
             start_full_fetch(connection)
         for (listing, page), is_last in _with_last(pages):
             asked = True
             if page is None:
-                result.parents_not_found += 1
+                if listing.parent is not None:  # only a parent's listing goes on after a 404
+                    parents.not_found.append(listing.parent)
             else:
                 if fetch_start is None:
                     fetch_start = fetch_started_at(
@@ -321,14 +330,14 @@ class ModelSync:
                 if listing.parent is not None:
                     self._store_children(connection, table, listing.parent, shaped, result)
                     if page.is_last:
-                        completed.append(listing.parent)
+                        parents.listed.append(listing.parent)
                 else:
                     self._store_page(connection, shaped, result)
                 if not self._incremental:
                     remember_seen(connection, [row["id"] for row in shaped.rows])
                 result.pages += 1
             if is_last:
-                self._finish(connection, table, fetch_start, completed, result, history_id)
+                self._finish(connection, table, fetch_start, parents, result, history_id)
             connection.commit()
             if self._progress is not None and page is not None:
                 self._collect_stats(result)
@@ -336,7 +345,7 @@ class ModelSync:
         if not asked:
             # nothing was asked (a nested model with no parent to list): no clock of Merge's
             # was read, so the cursor stays where it is
-            self._finish(connection, table, None, completed, result, history_id)
+            self._finish(connection, table, None, parents, result, history_id)
             connection.commit()
 
     def _store_children(
@@ -381,7 +390,7 @@ class ModelSync:
         connection: sa.Connection,
         table: sa.Table,
         fetch_start: datetime | None,
-        completed: list[ParentState],
+        parents: _ParentOutcomes,
         result: SyncResult,
         history_id: int,
     ) -> None:
@@ -389,9 +398,9 @@ class ModelSync:
         history row. ``fetch_start`` is None when Merge was not asked anything."""
         account_id = self._account.linked_account_id
         if not self._incremental:
-            result.records_marked_missing = self._mark_missing(connection, table, completed)
+            result.records_marked_missing = self._mark_missing(connection, table, parents.listed)
         if self._model.is_nested:
-            self._record_listings(connection, fetch_start, completed, result)
+            self._record_listings(connection, fetch_start, parents, result)
         if fetch_start is not None:
             write_cursor(
                 connection, account_id, self._model.model_id, fetch_start, self.sync_run_id
@@ -423,29 +432,36 @@ class ModelSync:
         self,
         connection: sa.Connection,
         fetch_start: datetime | None,
-        completed: list[ParentState],
+        parents: _ParentOutcomes,
         result: SyncResult,
     ) -> None:
-        """Each parent listed completely, and the full re-list when every planned parent was."""
+        """Each parent listed completely, and the full re-list when every planned parent was.
+
+        A parent the mirror has as deleted that answers 404 has had its last listing: it is
+        recorded (its children untouched) so that it is not asked again. A live one that
+        answers 404 is asked again next time (the parent's own sync will say what happened).
+        """
         account_id = self._account.linked_account_id
         model_id = self._model.model_id
-        result.parents_listed = len(completed)
-        if result.parents_not_found:
+        result.parents_listed = len(parents.listed)
+        result.parents_not_found = len(parents.not_found)
+        if parents.not_found:
             log.warning(
                 "%s for %s: %d parents answered 404; their children are left as they are",
                 model_id,
                 account_id,
-                result.parents_not_found,
+                len(parents.not_found),
             )
-        if fetch_start is not None:
-            record_parent_listings(
-                connection, account_id, model_id, completed, fetch_start, self.sync_run_id
-            )
+        finished = parents.listed + [p for p in parents.not_found if p.deleted]
+        # a window start only matters for listed parents, which imply a response and its clock
+        listed_at = fetch_start or self._planned_at
+        record_parent_listings(
+            connection, account_id, model_id, finished, listed_at, self.sync_run_id
+        )
         plan = self._parent_plan
         if plan is None:
             return
-        attempted = len(completed) + result.parents_not_found
-        if plan.full_relist and attempted == len(plan.to_list):
+        if plan.full_relist and len(parents.listed) + len(parents.not_found) == len(plan.to_list):
             record_full_relist(connection, account_id, model_id, self._planned_at, self.sync_run_id)
 
     def _collect_stats(self, result: SyncResult) -> None:

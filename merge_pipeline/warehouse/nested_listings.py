@@ -15,15 +15,23 @@ from merge_pipeline.sync.nested_policy import ParentListing, ParentState
 from merge_pipeline.warehouse.mirror_tables import LINKED_ACCOUNT_ID, PARENT_ID, RECORD_ID
 from merge_pipeline.warehouse.pipeline_tables import nested_full_relists, nested_parent_listings
 
+#: the mirror's own "absent from Merge's complete listing" mark, where mirror tables have it:
+#: such a parent counts as deleted when choosing parents (its path would answer 404)
+ABSENT_SINCE = "_absent_since"
+
+
+def _deleted(parent_table: sa.Table) -> sa.ColumnElement[bool]:
+    flagged: sa.ColumnElement[bool] = parent_table.c.remote_was_deleted
+    absent = parent_table.c.get(ABSENT_SINCE)
+    return flagged if absent is None else sa.or_(flagged, absent.is_not(None))
+
 
 def parent_states(
     connection: sa.Connection, parent_table: sa.Table, linked_account_id: str
 ) -> list[ParentState]:
     """Every parent the mirror holds for the account (deleted ones too), ordered by id."""
     rows = connection.execute(
-        sa.select(
-            parent_table.c[RECORD_ID], parent_table.c.modified_at, parent_table.c.remote_was_deleted
-        )
+        sa.select(parent_table.c[RECORD_ID], parent_table.c.modified_at, _deleted(parent_table))
         .where(parent_table.c[LINKED_ACCOUNT_ID] == linked_account_id)
         .order_by(parent_table.c[RECORD_ID])
     )

@@ -150,3 +150,18 @@ def test_only_children_of_parents_listed_can_be_marked_missing(harness: Harness)
     harness.sync(account, JOB)
     result = harness.sync(account, QUESTION, nested_policy=CHANGED)
     assert (result.parents_listed, result.records_marked_missing) == (1, 1)
+
+
+def test_deleted_parent_that_answers_404_is_not_asked_again(harness: Harness) -> None:
+    account = harness.account("ats", records=400)
+    harness.sync(account, JOB)
+    jobs = mirror_tables()[JOB]
+    with harness.engine.begin() as connection:
+        connection.execute(
+            sa.insert(jobs).values(
+                linked_account_id=account.id, id="job-gone", remote_was_deleted=True, _raw={}
+            )
+        )
+    first = harness.sync(account, QUESTION)
+    second = harness.sync(account, QUESTION)
+    assert (first.parents_not_found, second.parents_not_found) == (1, 0)
