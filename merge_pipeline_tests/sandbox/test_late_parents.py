@@ -37,7 +37,8 @@ def test_new_child_gets_a_parent_created_after_it_that_lists_only_that_child(
     )
 
 
-def test_without_the_switch_children_go_under_existing_parents(fresh: RunningSandbox) -> None:
-    account = account_of(fresh, "ats")
-    changes = fresh.admin.mutate(account.id, "ats.ScreeningQuestion", creates=3)
+def test_without_the_switch_children_go_under_existing_parents() -> None:
+    with running_sandbox(accounts=1, records=300, categories=["ats"], adversity=Adversity()) as sb:
+        account = account_of(sb, "ats")
+        changes = sb.admin.mutate(account.id, "ats.ScreeningQuestion", creates=3)
     assert "ats.Job" not in changes["created"]
