@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, Field, HttpUrl, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from merge_pipeline.sync.nested_policy import NestedPolicy
+
 ENV_PREFIX = "MERGE_PIPELINE_"
 
 
@@ -77,6 +79,18 @@ class Settings(BaseSettings):
         description="Re-read this much before the previous fetch's start, against clock skew.",
     )
     sync_concurrency: int = Field(default=4, ge=1, le=64)
+    nested_policy: NestedPolicy = Field(
+        default=NestedPolicy.CHANGED_PARENTS,
+        description="Which parents a nested model's sync lists: every-parent (all, every time) "
+        "or changed-parents (new or changed ones, plus a full re-list every "
+        "nested_full_relist_hours).",
+    )
+    nested_full_relist_hours: float = Field(
+        default=168.0,
+        gt=0,
+        description="changed-parents: list every parent again at least this often (bounds how "
+        "stale a child changed under an unchanged parent can be).",
+    )
 
 
 def describe_validation_error(error: ValidationError) -> str:

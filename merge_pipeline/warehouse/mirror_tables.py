@@ -19,7 +19,10 @@ RECORD_ID = "id"
 RAW = "_raw"
 MIRRORED_AT = "_mirrored_at"
 SYNC_RUN_ID = "_sync_run_id"
-BOOKKEEPING_COLUMNS = (RAW, MIRRORED_AT, SYNC_RUN_ID)
+#: nested models only: the parent the row was last listed under (the path's id); lets a listing
+#: of some parents mark missing only those parents' children, and joins any child to its parent
+PARENT_ID = "_parent_id"
+BOOKKEEPING_COLUMNS = (RAW, MIRRORED_AT, SYNC_RUN_ID, PARENT_ID)
 
 
 def table_name(model: CommonModel) -> str:
@@ -74,6 +77,8 @@ def mirror_table(model: CommonModel, metadata: sa.MetaData) -> sa.Table:
         ),
         sa.Column(SYNC_RUN_ID, sa.Text(), nullable=True),
     ]
+    if model.is_nested:
+        columns.append(sa.Column(PARENT_ID, sa.Text(), nullable=True))
     name = table_name(model)
     return sa.Table(
         name,

@@ -199,15 +199,23 @@ def remember_seen(connection: sa.Connection, ids: Sequence[str]) -> None:
 
 
 def mark_missing_as_deleted(
-    connection: sa.Connection, table: sa.Table, linked_account_id: str
+    connection: sa.Connection,
+    table: sa.Table,
+    linked_account_id: str,
+    scope: sa.ColumnElement[bool] | None = None,
 ) -> int:
-    """After a complete full fetch, mark deleted the rows it did not return (never drop them)."""
+    """After a complete full fetch, mark deleted the rows it did not return (never drop them).
+
+    ``scope`` limits the check to the rows the fetch covered (a nested model's re-list of some
+    parents covers only their children); None means the whole account's table.
+    """
     result = connection.execute(
         sa.update(table)
         .where(
             table.c[LINKED_ACCOUNT_ID] == linked_account_id,
             table.c.remote_was_deleted.is_(False),
             ~sa.exists().where(_SEEN.c.id == table.c[RECORD_ID]),
+            sa.true() if scope is None else scope,
         )
         .values(remote_was_deleted=True, **{MIRRORED_AT: sa.func.now()})
     )
