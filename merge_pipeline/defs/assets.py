@@ -7,7 +7,6 @@ mirror table (``hris/employee`` is ``hris.employee``), so the UI and SQL name th
 """
 
 from collections.abc import Generator, Iterable, Iterator
-from datetime import timedelta
 
 import dagster as dg
 import sqlalchemy as sa
@@ -67,10 +66,9 @@ def model_spec(model: CommonModel) -> dg.AssetSpec:
 
 
 def sync_options(settings: Settings) -> SyncOptions:
-    """The engine's options for a scheduled or event-driven run (no expansion, by cursor)."""
-    return SyncOptions(
-        overlap=timedelta(seconds=settings.cursor_overlap_s), page_size=settings.page_size
-    )
+    """The engine's options for a scheduled or event-driven run: the configured overlap and
+    nested-model policy, Merge's maximum page size, no expansion."""
+    return SyncOptions.from_settings(settings, page_size=settings.page_size)
 
 
 def category_assets(category: Category) -> dg.AssetsDefinition:

@@ -87,6 +87,12 @@ def materialization_metadata(
         "cursor_after": _timestamp(result.cursor_after),
         "query": dg.MetadataValue.md(f"```sql\n{query}\n```"),
     }
+    if result.nested_policy is not None:  # what a nested model's policy cost this time
+        metadata["nested_policy"] = result.nested_policy
+        metadata["full_relist"] = result.full_relist
+        metadata["parents_listed"] = result.parents_listed
+        metadata["parents_skipped"] = result.parents_skipped
+        metadata["parents_not_found"] = result.parents_not_found
     if result.related_upserted:
         metadata["related_rows_upserted"] = dg.MetadataValue.json(result.related_upserted)
     if merge_status is not None:
