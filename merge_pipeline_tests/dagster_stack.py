@@ -75,7 +75,11 @@ class DagsterStack:
 
 
 @contextmanager
-def dagster_stack(postgres_server: URL, environment: Mapping[str, str]) -> Iterator[DagsterStack]:
+def dagster_stack(
+    postgres_server: URL,
+    environment: Mapping[str, str],
+    module: str = "merge_pipeline.definitions",
+) -> Iterator[DagsterStack]:
     """Start ``dagster-daemon run`` on a fresh instance; ``environment`` is MERGE_PIPELINE_*."""
     database = f"mp_dagster_{os.getpid()}_{secrets.token_hex(3)}"
     storage_url = with_database(ensure_database(postgres_server, database), database)
@@ -83,7 +87,7 @@ def dagster_stack(postgres_server: URL, environment: Mapping[str, str]) -> Itera
     home.mkdir(parents=True)
     shutil.copy(REPOSITORY / "dagster.yaml", home / "dagster.yaml")
     (home / "workspace.yaml").write_text(
-        "load_from:\n  - python_module:\n      module_name: merge_pipeline.definitions\n"
+        f"load_from:\n  - python_module:\n      module_name: {module}\n"
         "      location_name: merge_pipeline\n"
     )
     env = {

@@ -93,7 +93,7 @@ def category_assets(category: Category) -> dg.AssetsDefinition:
         selected = [models[key] for key in context.selected_asset_keys]
         account_id = context.partition_key
         try:
-            with account_run_lease(engine, account_id):
+            with account_run_lease(engine, account_id, holder=f"run={context.run.run_id}"):
                 outcomes = iter_account_syncs(
                     engine,
                     settings,

@@ -7,6 +7,7 @@ advisory lock on the run's own connection, so PostgreSQL drops it the moment the
 dies; a run that Dagster still calls STARTED but whose lease nobody holds is dead.
 """
 
+import os
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -26,11 +27,22 @@ def _key(account_id: str) -> sa.ColumnElement[int]:
 
 @contextmanager
 def account_run_lease(
-    engine: sa.Engine, account_id: str, *, wait_s: float = 30.0, poll_s: float = 0.5
+    engine: sa.Engine,
+    account_id: str,
+    *,
+    holder: str = "",
+    wait_s: float = 30.0,
+    poll_s: float = 0.5,
 ) -> Iterator[None]:
-    """Hold the account's lease on a connection of its own; LeaseTaken after ``wait_s``."""
+    """Hold the account's lease on a connection of its own; LeaseTaken after ``wait_s``.
+
+    The connection names its holder (``pid=... run=...``) in ``pg_stat_activity``, so an
+    operator can see which process syncs which account.
+    """
     deadline = time.monotonic() + wait_s
     with engine.connect() as connection:
+        name = f"merge-pipeline pid={os.getpid()} {holder}"[:63]  # PostgreSQL's limit
+        connection.execute(sa.select(sa.func.set_config("application_name", name, False)))
         while not connection.execute(
             sa.select(sa.func.pg_try_advisory_lock(_key(account_id)))
         ).scalar_one():
@@ -65,3 +77,20 @@ def leased_accounts(connection: sa.Connection, account_ids: Iterable[str]) -> se
         return set()
     rows = connection.execute(_LEASED, {"ids": ids, "namespace": _NAMESPACE})
     return {row.account_id for row in rows}
+
+
+_HOLDER = sa.text(
+    """
+    SELECT a.application_name
+    FROM pg_locks AS l JOIN pg_stat_activity AS a ON a.pid = l.pid
+    WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted
+      AND ((l.classid::bigint << 32) | l.objid::bigint)
+          = hashtextextended(:namespace || ':' || :account_id, 0)
+    """
+)
+
+
+def lease_holder(connection: sa.Connection, account_id: str) -> str | None:
+    """The ``application_name`` of the session holding the account's lease, if any."""
+    row = connection.execute(_HOLDER, {"namespace": _NAMESPACE, "account_id": account_id}).first()
+    return None if row is None else str(row.application_name)

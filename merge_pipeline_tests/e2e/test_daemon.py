@@ -7,10 +7,10 @@ doing: the discovery sensor adds partitions and requests initial syncs, the queu
 
 import itertools
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import URL
 
 from merge_pipeline.catalog import load_catalog
-from merge_pipeline.warehouse.run_leases import leased_accounts
+from merge_pipeline.warehouse.run_leases import lease_holder
 from merge_pipeline.warehouse.vault import TokenVault
 from merge_pipeline_tests.conftest import SENTINEL_API_KEY
 from merge_pipeline_tests.dagster_stack import DagsterStack, dagster_stack
@@ -130,7 +130,7 @@ def test_a_killed_run_does_not_block_its_account(
     stack.wait_for_runs(info.id, 1)
     admin.slow_responses(0.5, count=None, account_id=info.id)
     stack.launch("sync_hris", info.id)
-    _kill_run_worker_once_leased(stack, engine, info.id)
+    _kill_run_worker_once_leased(engine, info.id)
     admin.clear_faults()
     [*_, killed] = stack.wait_for_runs(info.id, 2, timeout_s=180)
     stack.launch("sync_hris", info.id)
@@ -138,30 +138,15 @@ def test_a_killed_run_does_not_block_its_account(
     assert (killed.status.value, after.status.value) == ("FAILURE", "SUCCESS")
 
 
-def _kill_run_worker_once_leased(stack: DagsterStack, engine: sa.Engine, account_id: str) -> None:
-    """SIGKILL the run's worker process once it holds the account lease, like an OOM kill."""
+def _kill_run_worker_once_leased(engine: sa.Engine, account_id: str) -> None:
+    """SIGKILL the process holding the account's lease (the run worker), like an OOM kill."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        started = [r for r in stack.runs_of(account_id) if r.status.value == "STARTED"]
         with engine.connect() as connection:
-            leased = leased_accounts(connection, [account_id])
-        if started and leased:
-            for pid in _processes_mentioning(started[0].run_id):
-                os.kill(pid, signal.SIGKILL)
+            holder = lease_holder(connection, account_id)
+        if holder is not None:
+            [pid] = re.findall(r"pid=(\d+)", holder)
+            os.kill(int(pid), signal.SIGKILL)
             return
         time.sleep(0.2)
     raise TimeoutError("the run never took its account lease")
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if text.encode() in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except OSError:
-                continue
-    if not found:
-        raise LookupError(f"no process runs {text}")
-    return found
