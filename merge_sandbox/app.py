@@ -114,7 +114,7 @@ class SandboxApp:
             if match.route.handler in PER_ACCOUNT and account is None:
                 raise errors.invalid_account_token()
             if account is not None:
-                wait = sandbox.faults.throttle_seconds(account.id)
+                wait = sandbox.faults.throttle_seconds(account.id, path=path)
                 if wait is not None:
                     raise errors.throttled(wait)
             failure = sandbox.faults.take("error", account_id, path)

@@ -6,15 +6,18 @@ threads syncing different models of the same account queue behind one budget. Th
 sliding window: no window of ``window_s`` seconds ever holds more than ``limit`` acquisitions,
 which is stricter than (so also safe for) a fixed per-minute counter on Merge's side.
 
-Limits are per process: accounts synced concurrently from several processes must split the budget
-(set ``rate_limit_per_minute`` accordingly).
+These limiters are per process. Where a database is at hand the pipeline uses
+``merge_pipeline.warehouse.rate_limit`` instead, which keeps the same window in PostgreSQL so
+that every process and machine calling Merge for an account shares one budget; both follow the
+protocols below and take their decisions from :func:`slot_wait`.
 """
 
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -27,6 +30,45 @@ MERGE_WINDOW_S = 61.0
 #: Slack when comparing clock readings, so float rounding cannot leave a waiter sleeping 1e-15 s
 #: forever on a clock that only moves when slept on (the tests' fake clock).
 _EPSILON_S = 1e-9
+
+
+class AccountRateLimiter(Protocol):
+    """What the client needs of one account's limiter."""
+
+    def acquire(self) -> float:
+        """Block until a request may be sent; return the seconds spent waiting."""
+        ...
+
+    def pause_for(self, seconds: float) -> None:
+        """Grant nothing for ``seconds`` (Merge answered 429 with Retry-After)."""
+        ...
+
+
+class RateLimits(Protocol):
+    """Where the client gets each account's limiter (per process, or shared through a database)."""
+
+    def for_account(self, linked_account_id: str, limit: int) -> AccountRateLimiter: ...
+
+
+def slot_wait(
+    now: float, granted: Sequence[float], limit: int, window_s: float, paused_until: float
+) -> float:
+    """Seconds until a request may be sent (0: now), given the grants of the last window.
+
+    ``granted`` holds the grant times still inside the window, oldest first. A grant is allowed
+    when fewer than ``limit`` of them remain; otherwise the caller waits until the oldest of the
+    last ``limit`` leaves the window. A pause (Retry-After) wins over everything.
+    """
+    if paused_until > now + _EPSILON_S:
+        return paused_until - now
+    if len(granted) < limit:
+        return 0.0
+    return max(0.0, granted[-limit] + window_s - now)
+
+
+def in_window(granted: Sequence[float], now: float, window_s: float) -> list[float]:
+    """The grants that still count at ``now`` (the rest can be forgotten)."""
+    return [moment for moment in granted if moment > now - window_s + _EPSILON_S]
 
 
 class RateLimiter:
@@ -68,13 +110,9 @@ class RateLimiter:
 
     def _wait_needed(self, now: float) -> float:
         """Seconds until a slot is free (0: take it now). Call with the lock held."""
-        if self._paused_until > now + _EPSILON_S:
-            return self._paused_until - now
         while self._granted and self._granted[0] <= now - self._window_s + _EPSILON_S:
             self._granted.popleft()
-        if len(self._granted) < self._limit:
-            return 0.0
-        return self._granted[-self._limit] + self._window_s - now
+        return slot_wait(now, self._granted, self._limit, self._window_s, self._paused_until)
 
     def acquire(self) -> float:
         """Block until a request may be sent; returns the seconds spent waiting."""
