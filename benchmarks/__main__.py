@@ -1,6 +1,6 @@
 """``make bench``: every benchmark, each printing ratios against its in-run ceiling."""
 
-from benchmarks import expand, sync, upsert
+from benchmarks import expand, rate_limit, sync, upsert
 
 
 def main() -> None:
@@ -11,6 +11,8 @@ def main() -> None:
     sync.main(["--records", "30000", "--latency", "0.1"])
     print()
     expand.main([])
+    print()
+    rate_limit.main([])
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ which is stricter than (so also safe for) a fixed per-minute counter on Merge's 
 These limiters are per process. Where a database is at hand the pipeline uses
 ``merge_pipeline.warehouse.rate_limit`` instead, which keeps the same window in PostgreSQL so
 that every process and machine calling Merge for an account shares one budget; both follow the
-protocols below and take their decisions from :func:`slot_wait`.
+protocols below and take their decisions from :func:`wait_for_slot`.
 """
 
 import os
@@ -50,25 +50,28 @@ class RateLimits(Protocol):
     def for_account(self, linked_account_id: str, limit: int) -> AccountRateLimiter: ...
 
 
-def slot_wait(
-    now: float, granted: Sequence[float], limit: int, window_s: float, paused_until: float
+def wait_for_slot(
+    now: float, limiting_grant: float | None, window_s: float, paused_until: float
 ) -> float:
-    """Seconds until a request may be sent (0: now), given the grants of the last window.
+    """Seconds until a request may be sent (0: now).
 
-    ``granted`` holds the grant times still inside the window, oldest first. A grant is allowed
-    when fewer than ``limit`` of them remain; otherwise the caller waits until the oldest of the
-    last ``limit`` leaves the window. A pause (Retry-After) wins over everything.
+    ``limiting_grant`` is the ``limit``-th most recent grant (None while there are fewer): while
+    it is inside the window, the window is full and the caller waits for it to leave. A pause
+    (Retry-After) wins over everything.
     """
     if paused_until > now + _EPSILON_S:
         return paused_until - now
-    if len(granted) < limit:
+    if limiting_grant is None:
         return 0.0
-    return max(0.0, granted[-limit] + window_s - now)
+    return max(0.0, limiting_grant + window_s - now)
 
 
-def in_window(granted: Sequence[float], now: float, window_s: float) -> list[float]:
-    """The grants that still count at ``now`` (the rest can be forgotten)."""
-    return [moment for moment in granted if moment > now - window_s + _EPSILON_S]
+def slot_wait(
+    now: float, granted: Sequence[float], limit: int, window_s: float, paused_until: float
+) -> float:
+    """:func:`wait_for_slot` for ``granted``, the grant times of the last window, oldest first."""
+    limiting = granted[-limit] if len(granted) >= limit else None
+    return wait_for_slot(now, limiting, window_s, paused_until)
 
 
 class RateLimiter:

@@ -114,4 +114,5 @@ rate_limit_windows = sa.Table(
         comment="Merge answered 429: no call for this account before then",
     ),
     comment="Merge's per-account rate limit, shared by every process (no tokens here)",
+    prefixes=["UNLOGGED"],  # worthless after a crash; spares each Merge call a WAL flush
 )

@@ -4,37 +4,82 @@ Merge counts the calls of a linked account, whoever makes them: Dagster runs, se
 on one machine or several. A limiter per process would let two processes spend the budget twice,
 so the window lives in ``merge_pipeline.rate_limit_windows``, one row per account:
 
-* each acquisition is one short transaction: lock the account's row (``SELECT ... FOR UPDATE``),
-  read PostgreSQL's clock *after* the lock (so grants are recorded in the order they happen, on
-  one clock for every machine), drop grants older than the window, and either record this call
-  or learn how long to wait. The decision is :func:`merge_pipeline.merge.ratelimit.slot_wait`,
-  the same rule the per-process limiter follows;
+* each acquisition is one short transaction: lock the account's row (``SELECT ... FOR UPDATE``,
+  which also picks out the ``limit``-th most recent grant), read PostgreSQL's clock *after* the
+  lock (so grants are recorded in the order they happen, on one clock for every machine), then
+  either record this call, dropping grants that left the window, or learn how long to wait.
+  The decision is :func:`merge_pipeline.merge.ratelimit.wait_for_slot`, the rule the
+  per-process limiter follows too; the array work stays in PostgreSQL (only one timestamp
+  crosses the wire, however high the limit);
 * waiting happens after the commit, never while holding the lock;
 * a 429's Retry-After sets ``paused_until``, which holds back every process's calls;
-* a row holds at most the grants of one window (bounded), and only the linked account id:
+* a row holds only the grants of one window (bounded), and only the linked account id:
   the account token never reaches this table.
 """
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Self
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from merge_pipeline.merge.ratelimit import MERGE_WINDOW_S, Sleep, in_window, slot_wait
+from merge_pipeline.merge.ratelimit import MERGE_WINDOW_S, Sleep, wait_for_slot
 from merge_pipeline.settings import Settings
 from merge_pipeline.warehouse.pipeline_tables import rate_limit_windows
 
 #: Reads "now"; tests inject one, otherwise PostgreSQL's ``clock_timestamp()`` is used.
 WallClock = Callable[[], datetime]
 _table = rate_limit_windows
+_DATETIME = sa.DateTime(timezone=True)
+_grant = sa.func.unnest(_table.c.granted_at).column_valued("grant")
+_this_account = _table.c.linked_account_id == sa.bindparam("account")
+
+# Built once (SQLAlchemy then reuses their compiled form): every Merge call runs them.
+_LOCK_ROW = (
+    sa.select(
+        sa.select(_grant)
+        .order_by(_grant.desc())
+        .offset(sa.bindparam("skip", type_=sa.Integer))
+        .limit(1)
+        .scalar_subquery()
+        .label("limiting"),
+        _table.c.paused_until,
+    )
+    .where(_this_account)
+    .with_for_update(of=_table)
+)
+_CREATE_ROW = (
+    insert(_table).values(linked_account_id=sa.bindparam("account")).on_conflict_do_nothing()
+)
+_DATABASE_NOW = sa.select(sa.func.clock_timestamp())
+_RECORD_GRANT = (
+    sa.update(_table)
+    .where(_this_account)
+    .values(
+        granted_at=sa.func.array_append(
+            sa.func.array(
+                sa.select(_grant)
+                .where(_grant > sa.bindparam("horizon", type_=_DATETIME))
+                .order_by(_grant)
+                .scalar_subquery()
+            ),
+            sa.bindparam("now", type_=_DATETIME),
+        )
+    )
+)
+_EXTEND_PAUSE = (
+    sa.update(_table)
+    .where(_this_account)
+    .values(
+        paused_until=sa.func.greatest(_table.c.paused_until, sa.bindparam("until", type_=_DATETIME))
+    )
+)
 
 
-def _offsets(moments: Sequence[datetime], now: datetime) -> list[float]:
-    """Grant times as seconds relative to ``now`` (negative: in the past), oldest first."""
-    return sorted((moment - now).total_seconds() for moment in moments)
+def _seconds_from(now: datetime, moment: datetime | None) -> float | None:
+    return None if moment is None else (moment - now).total_seconds()
 
 
 class SharedRateLimits:
@@ -72,7 +117,7 @@ class SharedRateLimits:
         """The time every process agrees on: the database's (or the injected clock's)."""
         if self._clock is not None:
             return self._clock()
-        moment: datetime = connection.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
+        moment: datetime = connection.execute(_DATABASE_NOW).scalar_one()
         return moment
 
     def sleep(self, seconds: float) -> None:
@@ -104,17 +149,20 @@ class SharedRateLimiter:
         """Take a slot now (returns 0) or say how long to wait first, in one transaction."""
         window_s = self._limits.window_s
         with self._limits.engine.begin() as connection:
-            granted, paused_until = self._lock_row(connection)
+            limiting, paused_until = self._lock_row(connection)
             now = self._limits.now(connection)
-            recent = in_window(_offsets(granted, now), 0.0, window_s)
-            pause = (paused_until - now).total_seconds() if paused_until else float("-inf")
-            wait = slot_wait(0.0, recent, self.limit, window_s, pause)
+            pause = _seconds_from(now, paused_until)
+            wait = wait_for_slot(
+                0.0,
+                _seconds_from(now, limiting),
+                window_s,
+                float("-inf") if pause is None else pause,
+            )
             if wait <= 0:
-                kept = [now + timedelta(seconds=offset) for offset in recent]
+                horizon = now - timedelta(seconds=window_s)
                 connection.execute(
-                    sa.update(_table)
-                    .where(_table.c.linked_account_id == self.linked_account_id)
-                    .values(granted_at=[*kept, now])
+                    _RECORD_GRANT,
+                    {"account": self.linked_account_id, "horizon": horizon, "now": now},
                 )
         return wait
 
@@ -123,25 +171,13 @@ class SharedRateLimiter:
         with self._limits.engine.begin() as connection:
             self._lock_row(connection)
             until = self._limits.now(connection) + timedelta(seconds=seconds)
-            connection.execute(
-                sa.update(_table)
-                .where(_table.c.linked_account_id == self.linked_account_id)
-                .values(paused_until=sa.func.greatest(_table.c.paused_until, until))
-            )
+            connection.execute(_EXTEND_PAUSE, {"account": self.linked_account_id, "until": until})
 
-    def _lock_row(self, connection: sa.Connection) -> tuple[list[datetime], datetime | None]:
-        """Lock the account's row (creating it on first use); its grants and pause."""
-        query = (
-            sa.select(_table.c.granted_at, _table.c.paused_until)
-            .where(_table.c.linked_account_id == self.linked_account_id)
-            .with_for_update()
-        )
-        row = connection.execute(query).one_or_none()
+    def _lock_row(self, connection: sa.Connection) -> tuple[datetime | None, datetime | None]:
+        """Lock the account's row (created on first use): its ``limit``-th latest grant, pause."""
+        params = {"account": self.linked_account_id, "skip": self.limit - 1}
+        row = connection.execute(_LOCK_ROW, params).one_or_none()
         if row is None:
-            connection.execute(
-                insert(_table)
-                .values(linked_account_id=self.linked_account_id)
-                .on_conflict_do_nothing()
-            )
-            row = connection.execute(query).one()
-        return list(row.granted_at), row.paused_until
+            connection.execute(_CREATE_ROW, params)
+            row = connection.execute(_LOCK_ROW, params).one()
+        return row.limiting, row.paused_until

@@ -14,7 +14,7 @@ from merge_pipeline.merge import (
     RateLimiter,
     RateLimiterRegistry,
 )
-from merge_pipeline.merge.ratelimit import MERGE_WINDOW_S, in_window, slot_wait
+from merge_pipeline.merge.ratelimit import MERGE_WINDOW_S, slot_wait
 from merge_pipeline_tests.unit.merge.conftest import (
     FakeClock,
     Script,
@@ -150,7 +150,3 @@ def test_slot_wait_decides_from_the_last_limit_grants_and_the_pause(
     granted: list[float], paused_until: float, expected: float
 ) -> None:
     assert slot_wait(0.0, granted, 2, 60.0, paused_until) == expected
-
-
-def test_grants_that_left_the_window_are_forgotten() -> None:
-    assert in_window([-61.0, -60.0, -59.5, -1.0], 0.0, 60.0) == [-59.5, -1.0]
