@@ -73,6 +73,7 @@ class SandboxApp:
         self.sandbox = sandbox
         self.api = MergeApi(sandbox)
         self.background = BackgroundMutations()
+        self.background.per_second = sandbox.config.trickle_per_minute / 60
         self.admin = admin_router(AdminApi(sandbox, self.background))
         self._tasks: list[asyncio.Task[None]] = []
 

@@ -23,6 +23,7 @@ from typing import Any, NamedTuple
 import httpx
 
 from merge_sandbox.admin import AccountInfo, SandboxAdmin
+from merge_sandbox.clock import VirtualClock
 from merge_sandbox.config import DEFAULT_API_KEY, DEFAULT_SIGNING_KEY, SandboxConfig
 from merge_sandbox.server import base_url as socket_base_url
 from merge_sandbox.server import bind, make_server
@@ -51,11 +52,14 @@ def running_sandbox(
     webhook_url: str | None = None,
     signing_key: str = DEFAULT_SIGNING_KEY,
     config: SandboxConfig | None = None,
+    clock: VirtualClock | None = None,
 ) -> Iterator[RunningSandbox]:
     """Serve a fresh sandbox with uvicorn in a daemon thread on a free port of 127.0.0.1."""
     config = config or SandboxConfig(api_key=api_key, seed=seed)
     sandbox = Sandbox(
-        config=config, webhooks=WebhookSettings(url=webhook_url, signing_key=signing_key)
+        config=config,
+        clock=clock,
+        webhooks=WebhookSettings(url=webhook_url, signing_key=signing_key),
     )
     sandbox.populate(accounts, records, categories)
     sock = bind("127.0.0.1", 0)
