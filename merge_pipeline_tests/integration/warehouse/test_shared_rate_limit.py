@@ -107,5 +107,5 @@ def test_without_an_injected_clock_the_database_clock_decides(
     limits = SharedRateLimits(engine, window_s=3600.0, sleep=slept.append)
     limiter = limits.for_account(account, 1)
     assert limiter.acquire() == 0.0
-    assert 3590 < limiter.try_acquire() <= 3600  # an hour minus the moments since the grant
+    assert 3000 < limiter.try_acquire() <= 3600  # about an hour: the grant is still in the window
     assert slept == []
