@@ -1,6 +1,6 @@
 """``make bench``: every benchmark, each printing ratios against its in-run ceiling."""
 
-from benchmarks import expand, nested_policy, sync, upsert
+from benchmarks import dagster_overhead, expand, nested_policy, rate_limit, sync, upsert
 
 
 def main() -> None:
@@ -13,6 +13,10 @@ def main() -> None:
     expand.main([])
     print()
     nested_policy.main([])
+    print()
+    rate_limit.main([])
+    print()
+    dagster_overhead.main([])
 
 
 if __name__ == "__main__":

@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         default=100, ge=1, description="Per linked account (Merge: Launch 100, Pro 400, Ent 600)."
     )
+    rate_limit_window_s: float = Field(
+        default=61.0,
+        gt=0,
+        description="The window rate_limit_per_minute applies to: Merge's minute plus a second "
+        "for the time a request takes to reach Merge. Shorten it only against a test sandbox.",
+    )
     cursor_overlap_s: float = Field(
         default=60.0,
         ge=0,

@@ -26,6 +26,7 @@ from merge_pipeline.planning.partitions import plan_partitions
 from merge_pipeline.settings import load_automation_settings
 from merge_pipeline.warehouse.accounts import account_token, deactivate_account, list_accounts
 from merge_pipeline.warehouse.purge import purge_account_rows
+from merge_pipeline.warehouse.rate_limit import SharedRateLimits
 from merge_pipeline.warehouse.vault import TokenVault
 
 #: at most this many "is it really deleted?" calls per tick (bounded work per tick)
@@ -112,7 +113,11 @@ def linked_account_discovery(
     ] = []
     unreadable: list[str] = []
     with (
-        MergeClient(settings, retry_policy=SENSOR_RETRIES) as client,
+        MergeClient(
+            settings,
+            retry_policy=SENSOR_RETRIES,
+            rate_limiters=SharedRateLimits.from_settings(engine, settings),
+        ) as client,
         engine.connect() as connection,
     ):
         for category, partitions in ACCOUNT_PARTITIONS.items():

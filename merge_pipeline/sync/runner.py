@@ -2,13 +2,15 @@
 
 Models of one account share that account's rate limit, so running them in sequence costs no
 throughput; nested models (``/jobs/{job_id}/screening-questions``) run after their parents,
-whose mirrored ids they need.
+whose mirrored ids they need. Unless a caller passes its own ``client_factory``, clients take
+their rate limit from the warehouse, shared with every other process syncing the same accounts.
 """
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import sqlalchemy as sa
 
@@ -20,6 +22,7 @@ from merge_pipeline.settings import Settings
 from merge_pipeline.sync.engine import ModelSync, ProgressCallback, SyncOptions
 from merge_pipeline.sync.result import SyncResult
 from merge_pipeline.warehouse.accounts import account_token
+from merge_pipeline.warehouse.rate_limit import SharedRateLimits
 from merge_pipeline.warehouse.vault import TokenVault
 
 log = logging.getLogger(__name__)
@@ -40,6 +43,14 @@ class SyncOutcome:
         return self.error is None
 
 
+ClientFactory = Callable[[Settings], MergeClient]
+
+
+def shared_limit_clients(engine: sa.Engine, settings: Settings) -> ClientFactory:
+    """Clients whose per-account rate limit is shared through ``engine``'s database."""
+    return partial(MergeClient, rate_limiters=SharedRateLimits.from_settings(engine, settings))
+
+
 def dependency_order(models: Iterable[CommonModel]) -> list[CommonModel]:
     """Parents before the nested models that list under them; otherwise catalog order."""
     return sorted(models, key=lambda m: m.is_nested)
@@ -55,7 +66,7 @@ def sync_account_models(
     options: SyncOptions,
     sync_run_id: str | None = None,
     progress: ProgressCallback | None = None,
-    client_factory: Callable[[Settings], MergeClient] = MergeClient,
+    client_factory: ClientFactory | None = None,
 ) -> list[SyncOutcome]:
     """Sync some models of one account in dependency order (see :func:`iter_account_syncs`)."""
     return list(
@@ -83,7 +94,7 @@ def iter_account_syncs(
     options: SyncOptions,
     sync_run_id: str | None = None,
     progress: ProgressCallback | None = None,
-    client_factory: Callable[[Settings], MergeClient] = MergeClient,
+    client_factory: ClientFactory | None = None,
 ) -> Iterator[SyncOutcome]:
     """Sync some models of one account in dependency order, yielding each outcome as it ends.
 
@@ -93,7 +104,8 @@ def iter_account_syncs(
     with engine.connect() as connection:
         token = account_token(connection, linked_account_id, vault)
     credentials = AccountCredentials(linked_account_id, token)
-    with client_factory(settings) as client:
+    factory = client_factory or shared_limit_clients(engine, settings)
+    with factory(settings) as client:
         for model in dependency_order(models):
             try:
                 result = ModelSync(
@@ -126,10 +138,11 @@ def sync_accounts(
     options: SyncOptions,
     sync_run_id: str | None = None,
     progress: ProgressCallback | None = None,
-    client_factory: Callable[[Settings], MergeClient] = MergeClient,
+    client_factory: ClientFactory | None = None,
 ) -> list[SyncOutcome]:
     """Sync ``{linked_account_id: models}``, ``settings.sync_concurrency`` accounts at a time."""
     workers = max(1, min(settings.sync_concurrency, len(plan)))
+    factory = client_factory or shared_limit_clients(engine, settings)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="merge-sync") as pool:
         futures = [
             pool.submit(
@@ -142,7 +155,7 @@ def sync_accounts(
                 options=options,
                 sync_run_id=sync_run_id,
                 progress=progress,
-                client_factory=client_factory,
+                client_factory=factory,
             )
             for account_id, models in plan.items()
         ]

@@ -139,3 +139,23 @@ nested_full_relists = sa.Table(
     sa.Column("sync_run_id", sa.Text()),
     comment="Per nested model: the last full re-list, from which the next one falls due",
 )
+
+rate_limit_windows = sa.Table(
+    "rate_limit_windows",
+    metadata,
+    sa.Column("linked_account_id", sa.Text(), primary_key=True),
+    sa.Column(
+        "granted_at",
+        pg.ARRAY(sa.DateTime(timezone=True)),
+        nullable=False,
+        server_default=sa.text("'{}'"),
+        comment="when each call of the current window was let through (older ones are pruned)",
+    ),
+    sa.Column(
+        "paused_until",
+        sa.DateTime(timezone=True),
+        comment="Merge answered 429: no call for this account before then",
+    ),
+    comment="Merge's per-account rate limit, shared by every process (no tokens here)",
+    prefixes=["UNLOGGED"],  # worthless after a crash; spares each Merge call a WAL flush
+)
