@@ -143,5 +143,5 @@ def test_a_second_run_of_the_same_account_waits_then_fails_instead_of_overlappin
     assert "another run is syncing linked account" in str(failure.step_failure_data.error)
 
 
-def _impatient_lease(engine: sa.Engine, account_id: str) -> Any:
-    return account_run_lease(engine, account_id, wait_s=0.2, poll_s=0.05)
+def _impatient_lease(engine: sa.Engine, account_id: str, holder: str = "") -> Any:
+    return account_run_lease(engine, account_id, holder=holder, wait_s=0.2, poll_s=0.05)
