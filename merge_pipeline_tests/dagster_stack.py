@@ -56,9 +56,11 @@ class DagsterStack:
         return subprocess.Popen(command, env=self.env, cwd=self.home, stdout=subprocess.DEVNULL)
 
     def runs_of(self, account_id: str) -> list[dg.DagsterRun]:
-        return list(
-            self.instance.get_runs(filters=dg.RunsFilter(tags={"merge/account": account_id}))
+        """The account's runs, oldest first."""
+        records = self.instance.get_run_records(
+            filters=dg.RunsFilter(tags={"merge/account": account_id})
         )
+        return [r.dagster_run for r in sorted(records, key=lambda r: r.create_timestamp)]
 
     def wait_for_runs(
         self, account_id: str, count: int, *, timeout_s: float = 240.0

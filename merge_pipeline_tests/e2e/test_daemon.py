@@ -111,7 +111,7 @@ def test_runs_for_one_account_never_overlap(
 ) -> None:
     info = accounts.link("ats", records=100)
     stack.wait_for_runs(info.id, 1)
-    admin.slow_responses(0.2, count=None, account_id=info.id)
+    admin.slow_responses(0.05, count=None, account_id=info.id)
     tags = {"dagster/partition": info.id, "merge/account": info.id}
     launches = [stack.launch_async("sync_ats", tags) for _ in range(3)]
     for launch in launches:
