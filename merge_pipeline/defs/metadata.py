@@ -9,6 +9,7 @@ from sqlalchemy.dialects import postgresql as pg
 from merge_pipeline.catalog import CommonModel
 from merge_pipeline.sync.result import SyncResult
 from merge_pipeline.warehouse.partition_stats import MergeModelStatus
+from merge_pipeline.warehouse.views import current_schema
 
 _DIALECT = pg.dialect()
 
@@ -63,9 +64,10 @@ def materialization_metadata(
 ) -> dict[str, Any]:
     """The engine's result as metadata: counts, calls, time, cursors and where the rows are."""
     account = result.linked_account_id.replace("'", "''")
-    query = (  # shown to the reader, never executed
-        f"SELECT * FROM {table.schema}.{table.name}\n"  # noqa: S608
-        f"WHERE linked_account_id = '{account}' AND NOT remote_was_deleted;"
+    view = current_schema(table.schema or "")
+    query = (  # shown to the reader, never executed: the live rows of this account
+        f"SELECT * FROM {view}.{table.name}\n"  # noqa: S608
+        f"WHERE linked_account_id = '{account}';"
     )
     metadata: dict[str, Any] = {
         "dagster/partition_row_count": partition_row_count,
