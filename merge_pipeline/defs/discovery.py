@@ -6,6 +6,7 @@ flight) and carries out the plan. A newly added account that has a token gets it
 """
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import dagster as dg
 import sqlalchemy as sa
@@ -22,7 +23,7 @@ from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.merge.credentials import AccountCredentials
 from merge_pipeline.merge.errors import InvalidAccountToken, MergeError, MergeNotFound
 from merge_pipeline.merge.retry import RetryPolicy
-from merge_pipeline.planning.partitions import plan_partitions
+from merge_pipeline.planning.partitions import PartitionPlan, plan_partitions
 from merge_pipeline.settings import load_automation_settings
 from merge_pipeline.warehouse.accounts import account_token, deactivate_account, list_accounts
 from merge_pipeline.warehouse.purge import purge_account_rows
@@ -104,14 +105,8 @@ def linked_account_discovery(
     token_vault: TokenVaultResource,
 ) -> dg.SensorResult:
     settings = run_settings(merge, warehouse, token_vault)
-    policy = load_automation_settings().deleted_account_data
     engine = warehouse.engine()
-    vault = token_vault.vault()
-    requests: list[dg.RunRequest] = []
-    partition_requests: list[
-        dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest
-    ] = []
-    unreadable: list[str] = []
+    result = _Changes()
     with (
         MergeClient(
             settings,
@@ -120,43 +115,66 @@ def linked_account_discovery(
         ) as client,
         engine.connect() as connection,
     ):
-        for category, partitions in ACCOUNT_PARTITIONS.items():
-            stored = {a.id for a in list_accounts(connection, category=category)}
+        for category in ACCOUNT_PARTITIONS:
             # after one failed listing, Merge is likely down: spare the tick's time budget
-            listed = None if unreadable else listed_accounts(client, category)
+            listed = None if result.unreadable else listed_accounts(client, category)
             if listed is None:
-                unreadable.append(category)
-            existing = set(context.instance.get_dynamic_partitions(partitions_name(category)))
-            plan = plan_partitions(
-                listed=listed,
-                stored=stored,
-                existing=existing,
-                in_flight=partitions_in_flight(
-                    context.instance, existing - stored - (listed or set())
-                ),
-            )
+                result.unreadable.append(category)
+            stored = {a.id for a in list_accounts(connection, category=category)}
+            plan = _plan(context.instance, category, listed, stored)
             for account_id in confirmed_deleted(
-                client, connection, vault, category, plan.confirm_deleted
+                client, connection, token_vault.vault(), category, plan.confirm_deleted
             ):
-                deactivate_account(connection, account_id)
-                if policy == "purge":
-                    purge_account_rows(connection, account_id, category)
-                connection.commit()
-                context.log.info(
-                    f"{category} account {account_id} was deleted in Merge ({policy} its rows)"
-                )
-            if plan.add:
-                partition_requests.append(partitions.build_add_request(list(plan.add)))
-                requests += [
-                    sync_request(category, account, run_key=f"initial:{account}", trigger="initial")
-                    for account in plan.add
-                    if account in stored
-                ]
-            if plan.delete:
-                partition_requests.append(partitions.build_delete_request(list(plan.delete)))
-    if unreadable:
+                _retire(connection, account_id, category)
+                context.log.info(f"{category} account {account_id} was deleted in Merge")
+            result.apply(category, plan, stored)
+    if result.unreadable:
         context.log.warning(
-            f"Merge's account list could not be read for {', '.join(unreadable)}: "
+            f"Merge's account list could not be read for {', '.join(result.unreadable)}: "
             "nothing was removed there"
         )
-    return dg.SensorResult(run_requests=requests, dynamic_partitions_requests=partition_requests)
+    return dg.SensorResult(run_requests=result.runs, dynamic_partitions_requests=result.partitions)
+
+
+def _plan(
+    instance: dg.DagsterInstance, category: str, listed: set[str] | None, stored: set[str]
+) -> PartitionPlan:
+    existing = set(instance.get_dynamic_partitions(partitions_name(category)))
+    removable = existing - stored - (listed or set())
+    return plan_partitions(
+        listed=listed,
+        stored=stored,
+        existing=existing,
+        in_flight=partitions_in_flight(instance, removable),
+    )
+
+
+def _retire(connection: sa.Connection, account_id: str, category: str) -> None:
+    """No more runs for a deleted account; its rows are kept or purged as configured."""
+    deactivate_account(connection, account_id)
+    if load_automation_settings().deleted_account_data == "purge":
+        purge_account_rows(connection, account_id, category)
+    connection.commit()
+
+
+@dataclass
+class _Changes:
+    """What one tick asks of Dagster: partitions to add or delete, initial syncs to run."""
+
+    partitions: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = field(
+        default_factory=list
+    )
+    runs: list[dg.RunRequest] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+    def apply(self, category: str, plan: PartitionPlan, stored: set[str]) -> None:
+        partitions = ACCOUNT_PARTITIONS[category]
+        if plan.add:
+            self.partitions.append(partitions.build_add_request(list(plan.add)))
+            self.runs += [
+                sync_request(category, account, run_key=f"initial:{account}", trigger="initial")
+                for account in plan.add
+                if account in stored  # an account without a token could only fail
+            ]
+        if plan.delete:
+            self.partitions.append(partitions.build_delete_request(list(plan.delete)))
