@@ -15,7 +15,15 @@ from merge_sandbox.layout import ModelLayout, remote_id_for
 from merge_sandbox.pools import Pools
 from merge_sandbox.schema import ModelSpec, Schema
 from merge_sandbox.timefmt import to_iso
-from merge_sandbox.values import Context, Env, Gen, field_gen, object_gen, string_kind
+from merge_sandbox.values import (
+    Context,
+    Env,
+    Gen,
+    field_gen,
+    in_time_order,
+    object_gen,
+    string_kind,
+)
 
 #: Fields the record factory fills itself rather than from the field's type.
 SPECIAL = frozenset(
@@ -165,7 +173,7 @@ class AccountRecords(Context):
         values["remote_fields"] = []
         if spec.parent_field is not None:
             values[spec.parent_field] = self.parent_id(spec, parent_index)
-        return {name: values[name] for name in plan.order}
+        return in_time_order({name: values[name] for name in plan.order})
 
     def base(self, model_id: str, index: int) -> dict[str, Any]:
         layout = self.layouts[model_id]
@@ -194,7 +202,7 @@ class AccountRecords(Context):
             name, salt, gen = plan.fields[h % len(plan.fields)]
             updated[name] = gen(quick(h, salt), self)
         updated["modified_at"] = to_iso(modified_us)
-        return updated
+        return in_time_order(updated)
 
     def embedded(self, category: str, type_name: str, object_id: str) -> dict[str, Any] | None:
         """The embedded object (line item, address...) behind an id written by the generator."""

@@ -294,12 +294,61 @@ def _field_entry(
             entry["type"] = "array" if entry["many"] else "string"
             if not entry["many"]:
                 entry["format"] = "uuid"
+    if entry.get("ref") and entry["ref"] not in set(models):
+        _shape_object_reference(entry, oas if oas is not None else docs)
     entry.setdefault("nullable", True)
     entry.setdefault("read_only", False)
     entry.setdefault("required", False)
     entry.setdefault("many", False)
     entry["sources"] = sources
     return entry
+
+
+#: Why a reference to a type without a list endpoint is served as the object or as an id.
+EMBEDDED_REASON = (
+    "{target} has no list endpoint, so an id would name nothing a client can fetch, and the "
+    "OpenAPI document types the field as the object only: always served as the object"
+)
+ID_REASON = (
+    "{target} has no list endpoint, but the OpenAPI document types the field id-or-object: "
+    "served as an id unless expanded, as for every other relation"
+)
+
+
+def _branches(schema: Json) -> list[Json]:
+    """The alternatives of a property (``oneOf``, ``anyOf``, ATS's lowercase ``oneof``)."""
+    branches: list[Json] = []
+    for key in ("oneOf", "anyOf", "oneof", "allOf"):
+        branches.extend(b for b in schema.get(key, []) if isinstance(b, dict))
+    return branches or [schema]
+
+
+def typed_as_object_only(prop: Json) -> bool:
+    """True when an OpenAPI property (or its items) admits the object but no id string."""
+    subject = prop.get("items") if prop.get("type") == "array" else prop
+    if not isinstance(subject, dict):
+        return False
+    branches = _branches(subject)
+    has_object = any("$ref" in b for b in branches)
+    has_id = any(b.get("type") in ("string", ["string", "null"]) for b in branches)
+    return has_object and not has_id
+
+
+def _shape_object_reference(entry: Json, prop: Json | None) -> None:
+    """Decide how a reference to a nested type (``Invoice.line_items`` -> ``InvoiceLineItem``)
+    is served unexpanded, from the OpenAPI document, and record the reason in ``entry``."""
+    target = entry["ref"]
+    if prop is None or not typed_as_object_only(prop):
+        entry.update(unexpanded="id", unexpanded_reason=ID_REASON.format(target=target))
+        return
+    many = entry.pop("many", False)
+    entry.pop("ref", None)
+    entry.pop("format", None)
+    if many:
+        entry.update(type="array", items={"type": "object", "object": target})
+    else:
+        entry.update(type="object", object=target)
+    entry.update(unexpanded="object", unexpanded_reason=EMBEDDED_REASON.format(target=target))
 
 
 def _free_form_list(entry: Json, facts: Json) -> bool:
