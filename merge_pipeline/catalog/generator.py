@@ -295,7 +295,7 @@ def _field_entry(
             if not entry["many"]:
                 entry["format"] = "uuid"
     if entry.get("ref") and entry["ref"] not in set(models):
-        _shape_object_reference(entry, oas if oas is not None else docs)
+        _shape_object_reference(entry, [p for p in (oas, docs) if p is not None])
     entry.setdefault("nullable", True)
     entry.setdefault("read_only", False)
     entry.setdefault("required", False)
@@ -306,12 +306,12 @@ def _field_entry(
 
 #: Why a reference to a type without a list endpoint is served as the object or as an id.
 EMBEDDED_REASON = (
-    "{target} has no list endpoint, so an id would name nothing a client can fetch, and the "
+    "{target} has no list endpoint, so an id would name nothing a client can fetch, and an "
     "OpenAPI document types the field as the object only: always served as the object"
 )
 ID_REASON = (
-    "{target} has no list endpoint, but the OpenAPI document types the field id-or-object: "
-    "served as an id unless expanded, as for every other relation"
+    "{target} has no list endpoint, but no OpenAPI document types the field as the object "
+    "only: served as an id unless expanded, as every other relation"
 )
 
 
@@ -334,11 +334,24 @@ def typed_as_object_only(prop: Json) -> bool:
     return has_object and not has_id
 
 
-def _shape_object_reference(entry: Json, prop: Json | None) -> None:
+def typed_as_id_only(prop: Json) -> bool:
+    """True when an OpenAPI property (or its items) admits an id string but no object."""
+    subject = prop.get("items") if prop.get("type") == "array" else prop
+    if not isinstance(subject, dict):
+        return False
+    return not any("$ref" in b for b in _branches(subject))
+
+
+def _shape_object_reference(entry: Json, props: list[Json]) -> None:
     """Decide how a reference to a nested type (``Invoice.line_items`` -> ``InvoiceLineItem``)
-    is served unexpanded, from the OpenAPI document, and record the reason in ``entry``."""
+    is served unexpanded, from the OpenAPI documents, and record the reason in ``entry``.
+
+    The object when some document types the field as the object only and none as an id only
+    (an object then satisfies the id-or-object documents too); otherwise an id unless expanded.
+    """
     target = entry["ref"]
-    if prop is None or not typed_as_object_only(prop):
+    object_only = any(map(typed_as_object_only, props))
+    if not object_only or any(map(typed_as_id_only, props)):
         entry.update(unexpanded="id", unexpanded_reason=ID_REASON.format(target=target))
         return
     many = entry.pop("many", False)

@@ -231,14 +231,14 @@ def relations_accept_expanded_objects(
 def expandable_relations_accept_ids(
     document: Json, expandable: Mapping[str, Collection[str]]
 ) -> Json:
-    """An expandable relation typed as the object only also accepts the id it carries unexpanded.
+    """An expandable relation to a Common Model, typed as the object only, also accepts the id.
 
-    CONTRACT §2 and §10: without ``expand`` a relation is the related object's id (or a list of
-    ids). The 3.0.3 files type some expandable relations (``x-merge-expands-to``) as the object
-    only, e.g. accounting ``Invoice.line_items``, CRM ``CustomObjectClass.fields``, and so do the
-    3.1 exports (knowledgebase ``Article.permissions``); the 2026 SDK, newer, types them
-    id-or-object. ``expandable`` (catalog references named in the model's ``expand`` values)
-    maps schema name -> fields.
+    CONTRACT §2 and §10: without ``expand`` a relation to a model with its own list endpoint is
+    that record's id (or a list of ids), which the client can fetch there; the 3.1 exports type
+    some of these as the object only (knowledgebase ``Group.users``), the 2026 SDK id-or-object.
+    Relations to nested types *without* a list endpoint (``Invoice.line_items``) are not
+    loosened: the catalog serves those as objects (its ``unexpanded_reason``), as the documents
+    say. ``expandable`` (see ``catalog_expandable``) maps schema name -> fields.
     """
     result, schemas = _with_schemas(document)
     ident = {"type": "string", "format": "uuid"}
@@ -394,9 +394,11 @@ def catalog_relations(category: Category) -> dict[str, dict[str, str | None]]:
 
 
 def catalog_expandable(category: Category) -> dict[str, list[str]]:
-    """Schema name -> relations that the model's ``expand`` values name, from the catalog."""
+    """Schema name -> relations to Common Models that the model's ``expand`` values name."""
     expandable = {
-        model.schema: [f.name for f in model.fields if f.ref and f.name in model.expand]
+        model.schema: [
+            f.name for f in model.fields if f.ref in category.models and f.name in model.expand
+        ]
         for model in category
     }
     return {name: fields for name, fields in expandable.items() if fields}

@@ -343,7 +343,16 @@ def test_catalog_relations_name_document_schemas() -> None:
     ats = load_catalog().category("ats")
     assert catalog_relations(ats)["EEOC"]["candidate"] == "Candidate"
     assert catalog_relations(ats)["Activity"]["user"] == "RemoteUser"
-    assert "line_items" in catalog_expandable(load_catalog().category("accounting"))["Invoice"]
+
+
+def test_only_relations_to_models_with_a_list_endpoint_are_loosened() -> None:
+    """``Group.users`` (users have ``/users``) may be ids; ``Invoice.line_items`` may not."""
+    knowledgebase = catalog_expandable(load_catalog().category("knowledgebase"))
+    accounting = catalog_expandable(load_catalog().category("accounting"))
+    assert ("users" in knowledgebase["Group"], "line_items" in accounting["Invoice"]) == (
+        True,
+        False,
+    )
 
 
 def test_category_enums_gain_the_newer_categories() -> None:

@@ -89,7 +89,9 @@ def test_object_references_typed_id_or_object_expand_to_embedded_objects(shared)
     ref = SCHEMA.spec("accounting.Invoice").references["applied_payments"]
     assert ref.kind is RefKind.OBJECT
     with client(shared, account_of(shared, "accounting")) as api:
-        invoices = fetch_all(api, "/accounting/v1/invoices", page_size=100, expand="applied_payments")
+        invoices = fetch_all(
+            api, "/accounting/v1/invoices", page_size=100, expand="applied_payments"
+        )
     applied = [p for invoice in invoices for p in invoice["applied_payments"]]
     assert applied and all(isinstance(p, dict) and "applied_amount" in p for p in applied)
 
