@@ -224,12 +224,28 @@ class AccountRecords(Context):
             }
         ]
 
-    def remote_fields(self, record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def remote_fields(self, category: str, record: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """``include_remote_fields=true``: the class of each remote field is an id, or the
+        ``RemoteFieldClass`` object where the catalog serves that type embedded."""
         h = hash64("remote-fields", record.get("id") or record.get("remote_id"))
-        return [
-            {
-                "remote_field_class": derived_uuid("remote-field-class", self.account_id, i),
-                "value": self.generators.pools.pick("word", quick(h, i)),
-            }
-            for i in range(1 + h % 2)
-        ]
+        make_class = self._remote_field_class(category)
+        fields = []
+        for i in range(1 + h % 2):
+            class_id = derived_uuid("remote-field-class", self.account_id, i)
+            fields.append(
+                {
+                    "remote_field_class": (
+                        class_id if make_class is None else {**make_class(quick(h, i), self)}
+                    ),
+                    # A free-form object: the docs export types it so, the 3.0.3 files any.
+                    "value": {"value": self.generators.pools.pick("word", quick(h, i))},
+                }
+            )
+        return fields
+
+    def _remote_field_class(self, category: str) -> Gen | None:
+        remote_field = self.generators.schema.object_type(category, "RemoteField")
+        embedded = remote_field is not None and any(
+            f.name == "remote_field_class" and f.type == "object" for f in remote_field.fields
+        )
+        return self.generators.object_gen(category, "RemoteFieldClass") if embedded else None

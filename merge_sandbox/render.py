@@ -62,7 +62,7 @@ class Renderer:
         if rendering.include_remote_data and "remote_data" in record:
             record["remote_data"] = records.remote_data(spec, record)
         if rendering.include_remote_fields and "remote_fields" in record:
-            record["remote_fields"] = records.remote_fields(record)
+            record["remote_fields"] = records.remote_fields(spec.category, record)
         if (
             "ssn" in record
             and "include_sensitive_fields" in spec.model.list_params

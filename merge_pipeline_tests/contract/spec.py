@@ -144,11 +144,14 @@ def nullable_accepts_null(document: Json, null_schema: Mapping[str, Json] = NULL
 
 
 def enums_accept_any_string(document: Json) -> Json:
-    """3.1 exports: ``oneOf: [<Enum>, null]`` also accepts any other string.
+    """An enum typed ``oneOf: [<Enum>]`` or ``oneOf: [<Enum>, null]`` also accepts any string.
 
     VALIDATION-NOTES 5 ("enums without the plain-string option") and CONTRACT §2: Merge returns
-    a normalised value but may pass other strings through; the 3.0.3 files say so with
-    ``oneOf: [<Enum>, string]``, the 3.1 exports dropped the string branch.
+    a normalised value but may pass other strings through, and with ``show_enum_origins`` it
+    returns the third party's own value; most 3.0.3 fields say so with
+    ``oneOf: [<Enum>, string]``, but the 3.1 exports dropped the string branch everywhere and
+    some 3.0.3 fields never had it (accounting ``Invoice.type``, ticketing
+    ``Collection.collection_type``), although their ``show_enum_origins`` parameter names them.
     """
 
     def rewrite(node: dict[str, Json]) -> dict[str, Json]:
@@ -429,8 +432,7 @@ def normalise(document: Json, category: Category) -> Json:
     result = fix_lowercase_oneof(result)
     result = overlapping_oneof_to_anyof(result)
     result = nullable_accepts_null(result, NULL_OAS31 if is_31 else NULL_OAS30)
-    if is_31:
-        result = enums_accept_any_string(result)
+    result = enums_accept_any_string(result)
     result = add_catalog_only_fields(
         result, catalog_fields(category, "jsonschema" if is_31 else "oas30")
     )

@@ -155,6 +155,19 @@ def test_31_enum_or_null_also_accepts_any_string() -> None:
     assert enums_accept_any_string(already) == already
 
 
+def test_303_enum_without_the_string_branch_also_accepts_any_string() -> None:
+    """accounting ``Invoice.type``: the value ``show_enum_origins=type`` returns must pass."""
+    fragment = {"oneOf": [ENUM_REF], "type": "string"}
+    assert enums_accept_any_string(fragment) == {
+        "type": "string",
+        "anyOf": [ENUM_REF, {"type": "string"}],
+    }
+    invoice_type = normalised_document("accounting.yml", "accounting")["components"]["schemas"][
+        "Invoice"
+    ]["properties"]["type"]
+    assert {"type": "string"} in invoice_type["anyOf"][0]["anyOf"]
+
+
 def test_uuid_only_relation_accepts_the_expanded_object() -> None:
     document = _schemas(
         Article={
