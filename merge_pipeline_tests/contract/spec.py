@@ -103,12 +103,19 @@ def _is_numeric(schema: Json) -> bool:
     return isinstance(schema, dict) and schema.get("type") in ("integer", "number")
 
 
+def _is_unconstrained(schema: Json) -> bool:
+    """A branch that accepts any value (``{description: "Any type"}``)."""
+    return isinstance(schema, dict) and set(schema) <= _ANNOTATIONS
+
+
 def overlapping_oneof_to_anyof(document: Json) -> Json:
     """``oneOf: [<Enum>, string]`` and ``oneOf: [integer, number]`` mean ``anyOf``.
 
     VALIDATION-NOTES 2: every normalised enum value matches both branches, so a literal
-    ``oneOf`` rejects ``"ACTIVE"``; Merge means "one of these, or any other string". Only these
-    two overlapping shapes are rewritten; ``oneOf: [uuid, Model]`` cannot overlap and stays.
+    ``oneOf`` rejects ``"ACTIVE"``; Merge means "one of these, or any other string". Likewise
+    the 3.1 export's ``oneOf: [<any type>, null]`` (accounting ``Address.state``) rejects the
+    ``null`` both branches accept. Only these overlapping shapes are rewritten;
+    ``oneOf: [uuid, Model]`` cannot overlap and stays.
     """
 
     def rewrite(node: dict[str, Json]) -> dict[str, Json]:
@@ -116,7 +123,8 @@ def overlapping_oneof_to_anyof(document: Json) -> Json:
         if not isinstance(branches, list) or len(branches) < 2:
             return node
         enum_or_string = any(map(_is_enum_ref, branches)) and any(map(_is_plain_string, branches))
-        if enum_or_string or all(map(_is_numeric, branches)):
+        unconstrained = any(map(_is_unconstrained, branches))
+        if enum_or_string or unconstrained or all(map(_is_numeric, branches)):
             return {"anyOf" if k == "oneOf" else k: v for k, v in node.items()}
         return node
 

@@ -5,6 +5,8 @@ The count of contract violations is reported per category in the terminal summar
 value, the platform reads around a sync, and the errors a sync can meet.
 """
 
+import os
+
 import pytest
 
 from merge_pipeline.catalog import load_catalog
@@ -13,12 +15,17 @@ from merge_pipeline_tests.contract.full_sync import error_calls, validate_full_s
 
 pytestmark = pytest.mark.integration
 
+#: Records of the account synced (of every category's models together). A deeper run, e.g.
+#: ``MERGE_PIPELINE_CONTRACT_SYNC_RECORDS=4000`` (minutes, not seconds), pages every model.
+FULL_SYNC_RECORDS = int(os.environ.get("MERGE_PIPELINE_CONTRACT_SYNC_RECORDS", "2000"))
+
 
 @pytest.mark.parametrize("category", list(load_catalog().categories))
 def test_full_sync_of_the_category_has_no_contract_violation(
     contract: Contract, category: str
 ) -> None:
-    api = contract.client(category)
+    account = contract.admin.create_account(category, records=FULL_SYNC_RECORDS)
+    api = contract.client(category, token=account.account_token)
     tally = validate_full_sync(contract.validator, api, category, error_calls(category))
     FULL_SYNC_TALLIES.append(tally)
     assert tally.responses > len(load_catalog().category(category).models)

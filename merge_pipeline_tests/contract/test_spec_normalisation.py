@@ -145,6 +145,14 @@ def test_null_oas30_accepts_only_null() -> None:
 # -- VALIDATION-NOTES 5: the 3.1 exports ------------------------------------------------------
 
 
+def test_oneof_with_a_branch_that_accepts_anything_means_anyof() -> None:
+    """The 3.1 export's ``Address.state``: ``null`` matches both branches of its ``oneOf``."""
+    fragment = {"oneOf": [{"description": "Any type"}, {"type": "null"}]}
+    assert overlapping_oneof_to_anyof(fragment) == {
+        "anyOf": [{"description": "Any type"}, {"type": "null"}]
+    }
+
+
 def test_31_enum_or_null_also_accepts_any_string() -> None:
     fragment = {"oneOf": [ENUM_REF, {"type": "null"}], "description": "d"}
     assert enums_accept_any_string(fragment) == {
