@@ -38,6 +38,7 @@ _SETTABLE_CONFIG = frozenset(
     {
         "api_key",
         "page_size_over_max",
+        "invalid_page_size",
         "issue_error_description",
         "sync_interval_seconds",
         "resync_finish_seconds",
@@ -399,6 +400,7 @@ class AdminApi:
                     config.errors = config.errors.updated(value)
                 elif name in (
                     "page_size_over_max",
+                    "invalid_page_size",
                     "issue_error_description",
                     "api_key",
                 ) or name in (
@@ -415,6 +417,7 @@ class AdminApi:
             "default_page_size": config.default_page_size,
             "max_page_size": config.max_page_size,
             "page_size_over_max": config.page_size_over_max,
+            "invalid_page_size": config.invalid_page_size,
             "issue_error_description": config.issue_error_description,
             "sync_interval_seconds": config.sync_interval_seconds,
             "resync_finish_seconds": config.resync_finish_seconds,

@@ -21,8 +21,11 @@ from merge_sandbox.filters import parse_bool, parse_moment
 from merge_sandbox.payloads import (
     account_details,
     account_token,
+    available_actions,
+    common_model_scopes,
     issue,
     linked_account,
+    per_model_lists,
     sync_status,
 )
 from merge_sandbox.payloads import link_token as link_token_body
@@ -36,7 +39,20 @@ from merge_sandbox.table import Row, Scope
 
 #: Handlers that need ``X-Account-Token``; the rest are organisation-level (API key only).
 PER_ACCOUNT = frozenset(
-    {"list", "retrieve", "sync_status", "resync", "account_details", "delete_account"}
+    {
+        "list",
+        "retrieve",
+        "sync_status",
+        "resync",
+        "account_details",
+        "delete_account",
+        "available_actions",
+        "linked_account_scopes",
+        "field_mappings",
+        "remote_fields",
+        "target_fields",
+        "webhook_receivers",
+    }
 )
 REQUIRED_LINK_FIELDS = (
     "end_user_email_address",
@@ -97,6 +113,14 @@ class MergeApi:
             "account_token": self.account_token,
             "linked_accounts": self.linked_accounts,
             "delete_account": self.delete_account,
+            "available_actions": self.available_actions,
+            "linked_account_scopes": self.linked_account_scopes,
+            "default_scopes": self.default_scopes,
+            "field_mappings": self.per_model_lists,
+            "remote_fields": self.per_model_lists,
+            "target_fields": self.per_model_lists,
+            "webhook_receivers": self.webhook_receivers,
+            "audit_trail": self.audit_trail,
         }
 
     # -- authentication -----------------------------------------------------------------
@@ -148,10 +172,9 @@ class MergeApi:
     async def list_records(self, call: Call) -> tuple[int, Body]:
         account, spec = call.model_account()
         match = call.match
-        scope_key = "/".join(match.route.segments) + repr(sorted(match.values.items()))
-        query = parse_list_query(spec, call.params, self.sandbox.config, scope_key)
+        query = parse_list_query(spec, call.params, self.sandbox.config)
         parent_index, stride = self._parent_scope(match, account)
-        cursor = decode(query.cursor, query.digest) if query.cursor else None
+        cursor = decode(query.cursor) if query.cursor else None
         scope = Scope(
             modified_after=query.modified_after,
             modified_before=query.modified_before,
@@ -166,12 +189,13 @@ class MergeApi:
         reverse = cursor is not None and cursor.reverse
         position = (cursor.modified_us, cursor.key) if cursor else None
         table = account.tables[spec.model_id]
-        rows = list(islice(table.scan(scope, position, reverse), query.page_size + 1))
+        skip = cursor.offset if cursor else 0
+        rows = list(islice(table.scan(scope, position, reverse), skip, skip + query.page_size + 1))
         more = len(rows) > query.page_size
         rows = rows[: query.page_size]
         if reverse:
             rows.reverse()
-        next_cursor, previous_cursor = _page_links(rows, more, cursor, query.digest)
+        next_cursor, previous_cursor = _page_links(rows, more, cursor)
         renderer = Renderer(self.sandbox, account)
         results = [renderer.render(spec, row, query.rendering) for row in rows]
         return 200, {"next": next_cursor, "previous": previous_cursor, "results": results}
@@ -216,6 +240,20 @@ class MergeApi:
         self.sandbox.delete_account(call.platform_account())
         return 200, None
 
+    async def available_actions(self, call: Call) -> tuple[int, Body]:
+        return 200, available_actions(call.platform_account(), self.sandbox.schema)
+
+    async def linked_account_scopes(self, call: Call) -> tuple[int, Body]:
+        category = call.platform_account().category
+        return 200, common_model_scopes(category, self.sandbox.schema)
+
+    async def per_model_lists(self, call: Call) -> tuple[int, Body]:
+        return 200, per_model_lists(call.platform_account().category, self.sandbox.schema)
+
+    async def webhook_receivers(self, call: Call) -> tuple[int, Body]:
+        call.platform_account()
+        return 200, []
+
     # -- organisation-level endpoints ---------------------------------------------------
 
     async def issues(self, call: Call) -> tuple[int, Body]:
@@ -232,6 +270,13 @@ class MergeApi:
         if row is None:
             raise errors.not_found()
         return 200, issue(row, self.sandbox.accounts.get(row.account_id))
+
+    async def default_scopes(self, call: Call) -> tuple[int, Body]:
+        return 200, common_model_scopes(call.match.route.category, self.sandbox.schema)
+
+    async def audit_trail(self, call: Call) -> tuple[int, Body]:
+        """No one acts on the sandbox's organisation through a dashboard: an empty trail."""
+        return 200, self._offset_page([], call.params)
 
     async def link_token(self, call: Call) -> tuple[int, Body]:
         try:
@@ -303,27 +348,23 @@ def _all(
 
 
 def _page_links(
-    rows: list[Row], more: bool, cursor: Cursor | None, digest: str
+    rows: list[Row], more: bool, cursor: Cursor | None
 ) -> tuple[str | None, str | None]:
     """``(next, previous)`` cursors for a page in ascending order."""
 
     def at(row: Row, reverse: bool) -> str:
-        return Cursor(row.modified_us, row.key, reverse, digest).encode()
+        return Cursor(row.modified_us, row.key, reverse).encode()
 
     if cursor is None or not cursor.reverse:
         following = at(rows[-1], False) if more and rows else None
         if cursor is None:
             return following, None
         earlier = (
-            at(rows[0], True)
-            if rows
-            else Cursor(cursor.modified_us, cursor.key, True, digest).encode()
+            at(rows[0], True) if rows else Cursor(cursor.modified_us, cursor.key, True).encode()
         )
         return following, earlier
     following = (
-        at(rows[-1], False)
-        if rows
-        else Cursor(cursor.modified_us, cursor.key, False, digest).encode()
+        at(rows[-1], False) if rows else Cursor(cursor.modified_us, cursor.key, False).encode()
     )
     return following, (at(rows[0], True) if more and rows else None)
 

@@ -107,11 +107,13 @@ class SandboxApp:
         request = Request(scope, receive)
         path = scope["path"][len(API_PREFIX) :]
         try:
-            match = self.api.resolve(request.method, path)
             account = self.api.account_for(request)
             account_id = account.id if account else None
             sandbox.faults.count(account_id, path)
+            # As on Merge, authentication comes first: without a valid key even a path that
+            # does not exist is a 401, so an unauthenticated caller learns nothing about paths.
             self.api.check_api_key(request)
+            match = self.api.resolve(request.method, path)
             if match.route.handler in PER_ACCOUNT and account is None:
                 raise errors.invalid_account_token()
             if account is not None:

@@ -21,6 +21,7 @@ class SandboxConfig:
     default_page_size: int = 30
     max_page_size: int = 100
     page_size_over_max: str = "clamp"  # or "error": 400 above ``max_page_size`` (unconfirmed)
+    invalid_page_size: str = "default"  # or "error": 400 for 0, -1, "many" (DRF: the default)
     errors: ErrorTexts = field(default_factory=ErrorTexts)
     issue_error_description: str = "Invalid login credentials"
     sync_interval_seconds: int = 3600

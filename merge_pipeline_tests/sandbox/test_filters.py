@@ -178,3 +178,25 @@ def test_every_model_specific_filter_selects_matching_records(small, model_id, r
     assert all(_satisfies(rule, r, wanted) for r in results), rule
     if rule.kind not in ("after", "before"):
         assert results, rule
+
+
+def test_enum_filter_value_outside_the_enum_is_400(shared):
+    with client(shared, account_of(shared, "hris")) as api:
+        response = api.get("/hris/v1/employees", params={"employment_status": "NOPE"})
+    assert response.status_code == 400
+    assert "employment_status" in response.json()["detail"]
+
+
+def test_empty_filter_value_filters_nothing(shared):
+    with client(shared, account_of(shared, "hris")) as api:
+        everything = api.get("/hris/v1/employees", params={"page_size": 100}).json()
+        empty = api.get(
+            "/hris/v1/employees", params={"page_size": 100, "employment_status": ""}
+        ).json()
+    assert empty == everything
+
+
+def test_show_enum_origins_naming_a_field_that_is_no_enum_is_400(shared):
+    with client(shared, account_of(shared, "hris")) as api:
+        response = api.get("/hris/v1/employees", params={"show_enum_origins": "first_name"})
+    assert response.status_code == 400

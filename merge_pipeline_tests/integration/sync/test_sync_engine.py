@@ -213,3 +213,18 @@ def test_rows_carry_the_run_that_wrote_them(harness: Harness, engine: sa.Engine)
             ).scalars()
         )
     assert run_ids == {result.sync_run_id}
+
+
+def test_nested_objects_without_a_list_endpoint_are_stored_whole(harness: Harness) -> None:
+    """``Invoice.line_items`` arrives as objects (``InvoiceLineItem`` has no list endpoint):
+    its column holds them as jsonb, never a list of ids that name nothing fetchable."""
+    account = harness.account("accounting", records=600)
+    harness.sync(account, "accounting.Invoice", expand=("line_items", "company"))
+    harness.assert_mirror_equals_sandbox(account.id, "accounting.Invoice")
+    table = mirror_tables()["accounting.Invoice"]
+    with harness.engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(table.c.line_items).where(table.c.linked_account_id == account.id)
+        ).scalars()
+        items = [item for line_items in stored for item in line_items or []]
+    assert items and all(isinstance(item, dict) and "unit_price" in item for item in items)
