@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from merge_pipeline.definitions import defs as location
+from merge_pipeline import definitions as location  # one @definitions per module scope
 
 
 @dg.definitions
@@ -12,4 +12,4 @@ def defs() -> dg.Definitions:
         selection=dg.AssetSelection.groups("hris"),
         executor_def=dg.multiprocess_executor,
     )
-    return dg.Definitions.merge(location(), dg.Definitions(jobs=[hris]))
+    return dg.Definitions.merge(location.defs(), dg.Definitions(jobs=[hris]))
