@@ -19,7 +19,10 @@ RECORD_ID = "id"
 RAW = "_raw"
 MIRRORED_AT = "_mirrored_at"
 SYNC_RUN_ID = "_sync_run_id"
-BOOKKEEPING_COLUMNS = (RAW, MIRRORED_AT, SYNC_RUN_ID)
+#: when a full listing first left the row out (NULL while Merge lists it); our observation, never
+#: Merge's ``remote_was_deleted``, which only ever says what Merge said
+ABSENT_SINCE = "_absent_since"
+BOOKKEEPING_COLUMNS = (RAW, MIRRORED_AT, SYNC_RUN_ID, ABSENT_SINCE)
 
 
 def table_name(model: CommonModel) -> str:
@@ -73,6 +76,7 @@ def mirror_table(model: CommonModel, metadata: sa.MetaData) -> sa.Table:
             MIRRORED_AT, sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
         sa.Column(SYNC_RUN_ID, sa.Text(), nullable=True),
+        sa.Column(ABSENT_SINCE, sa.DateTime(timezone=True), nullable=True),
     ]
     name = table_name(model)
     return sa.Table(
