@@ -1,8 +1,9 @@
 """Opaque pagination cursors, in the style of Django REST framework's ``CursorPagination``.
 
 A cursor is base64 of a query string: ``p`` is the keyset position's ``modified_at``, ``k`` the
-record key that breaks ties, ``r=1`` marks a ``previous`` cursor, ``f`` a digest of the filters
-it was issued for (a cursor is only valid with the same filters).
+record key that breaks ties, ``r=1`` marks a ``previous`` cursor, ``d=1`` the ``next`` cursor of
+a listing served newest first (adversity ``list_order``), ``f`` a digest of the filters it was
+issued for (a cursor is only valid with the same filters).
 """
 
 import base64
@@ -20,11 +21,14 @@ class Cursor:
     key: str
     reverse: bool
     digest: str
+    descending: bool = False
 
     def encode(self) -> str:
         fields = {"p": to_iso(self.modified_us), "k": self.key, "f": self.digest}
         if self.reverse:
             fields["r"] = "1"
+        if self.descending:
+            fields["d"] = "1"
         return base64.b64encode(urlencode(fields).encode()).decode()
 
 
@@ -40,6 +44,7 @@ def decode(text: str, digest: str) -> Cursor:
             key=fields["k"],
             reverse=fields.get("r") == "1",
             digest=fields["f"],
+            descending=fields.get("d") == "1",
         )
     except (binascii.Error, UnicodeDecodeError, KeyError, ValueError):
         raise bad_request("invalid_cursor") from None

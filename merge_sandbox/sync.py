@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from merge_sandbox.accounts import SYNC_STATUSES, Issue, LinkedAccount
+from merge_sandbox.changes import change_moment, delete_row
 from merge_sandbox.layout import weight
 from merge_sandbox.payloads import issue as issue_payload
 from merge_sandbox.payloads import sync_status, webhook_linked_account
@@ -63,7 +64,7 @@ def _pick_live_index(sandbox: Sandbox, account: LinkedAccount, model_id: str) ->
 def create_record(sandbox: Sandbox, account: LinkedAccount, model_id: str) -> Row:
     table = account.tables[model_id]
     parent = sandbox.random.randrange(table.parent_count) if table.parent_count else None
-    return table.create(sandbox.clock.now_us(), parent)
+    return table.create(change_moment(sandbox), parent)
 
 
 def apply_changes(
@@ -79,7 +80,6 @@ def apply_changes(
     candidates = list(models) if models else active_models(account)
     if not candidates:
         return summary
-    now = sandbox.clock.now_us
     for _ in range(creates):
         model_id = _pick_model(sandbox, account, candidates)
         summary.add("created", model_id, create_record(sandbox, account, model_id))
@@ -90,7 +90,11 @@ def apply_changes(
             if index is None:
                 continue
             table = account.tables[model_id]
-            row = table.update(index, now()) if kind == "updated" else table.delete(index, now())
+            row = (
+                table.update(index, change_moment(sandbox))
+                if kind == "updated"
+                else delete_row(sandbox, table, index)
+            )
             if row is not None:
                 summary.add(kind, model_id, row)
     return summary
