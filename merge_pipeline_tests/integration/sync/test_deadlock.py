@@ -23,6 +23,7 @@ def _wait_until_another_backend_waits_for_a_lock(connection: sa.Connection) -> N
                 "AND pid <> pg_backend_pid() AND datname = current_database()"
             )
         ).scalar_one()
+        connection.rollback()  # pg_stat_activity is a snapshot per transaction
         if waiting:
             return
         time.sleep(0.02)
