@@ -215,6 +215,7 @@ class ModelSync:
             .where(
                 table.c.linked_account_id == self._account.linked_account_id,
                 table.c.remote_was_deleted.is_(False),
+                table.c._absent_since.is_(None),  # a vanished parent's children 404
             )
             .order_by(table.c.id)
         )

@@ -1,8 +1,9 @@
 """Deletions and absences under Merge's worst plausible behaviour, over HTTP into PostgreSQL.
 
 ``remote_was_deleted`` only ever says what Merge said; ``_absent_since`` is our observation
-that a complete (and confirmed) listing left a row out. Each test switches on the sandbox
-behaviour it is about and ends with the oracle: the mirror equals Merge's ground truth.
+that a complete (and confirmed) listing left a row out. Each test starts from the kind sandbox
+(whatever the session's switches), switches on the behaviour it is about, and ends with the
+oracle: the mirror equals Merge's ground truth.
 """
 
 from datetime import timedelta
@@ -36,6 +37,12 @@ UNFLAGGED = {
     "accounting.Project": None,
     "ticketing.Viewer": "ticketing.Collection",
 }
+
+
+@pytest.fixture(autouse=True)
+def kind_sandbox(harness: Harness) -> None:
+    """Each scenario names its own adversity (the admin fixture restores the session's)."""
+    harness.admin.reset_adversity()
 
 
 def _live_ids(harness: Harness, account: AccountInfo, model_id: str, count: int) -> list[str]:
