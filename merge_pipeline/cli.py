@@ -165,8 +165,6 @@ def sync(
     no_progress: bool,
 ) -> None:
     """Bring mirrors up to date: some models, a category, or every model of the accounts."""
-    from datetime import timedelta
-
     from merge_pipeline.catalog import load_catalog
     from merge_pipeline.sync.engine import SyncOptions
     from merge_pipeline.sync.plan import PlanError, plan_syncs
@@ -193,15 +191,8 @@ def sync(
         )
     except PlanError as error:
         raise click.UsageError(str(error)) from None
-    options = SyncOptions(
-        expand=tuple(filter(None, expand.split(","))),
-        overlap=timedelta(seconds=settings.cursor_overlap_s),
-        deletion_sweep=(
-            None
-            if settings.deletion_sweep_s is None
-            else timedelta(seconds=settings.deletion_sweep_s)
-        ),
-        full=full,
+    options = SyncOptions.from_settings(
+        settings, expand=tuple(filter(None, expand.split(","))), full=full
     )
     with SyncProgress(disable=no_progress) as progress:
         outcomes = sync_accounts(

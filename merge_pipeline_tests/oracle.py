@@ -21,13 +21,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from merge_pipeline.catalog import CommonModel, Field, load_catalog
-from merge_pipeline.warehouse.mirror_tables import mirror_tables
+from merge_pipeline.warehouse.mirror_tables import ABSENT_SINCE, mirror_tables
 from merge_sandbox.admin import SandboxAdmin
 
 #: differences listed in a failure message; the count of all of them is always given
 MESSAGE_CAP = 12
-ABSENT_SINCE = "_absent_since"
-_NOT_COMPARED = ("linked_account_id", "id", "_mirrored_at", "_sync_run_id", ABSENT_SINCE)
 
 
 class MirrorMismatch(AssertionError):

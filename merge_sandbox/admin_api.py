@@ -375,7 +375,14 @@ class AdminApi:
             self.sandbox.faults.rate_limits[key] = int(limit)
         else:
             self.sandbox.faults.rate_limits.pop(key, None)
+        if body.get("window_seconds"):
+            self.sandbox.faults.rate_limit_window_s = float(body["window_seconds"])
         return self.sandbox.faults.describe()
+
+    async def arrivals(self, request: Request) -> Json:
+        """When each call of a rate-limited account arrived: ``[[monotonic seconds, path]]``."""
+        account_id = request.path_params["account_id"]
+        return [list(arrival) for arrival in self.sandbox.faults.arrivals.get(account_id, ())]
 
     async def bad_api_key(self, request: Request) -> Json:
         body = await _body(request)
@@ -477,6 +484,7 @@ def admin_router(api: AdminApi) -> Router:
             route("/_sandbox/faults/rate-limit", api.rate_limit, "POST"),
             route("/_sandbox/faults/bad-api-key", api.bad_api_key, "POST"),
             route("/_sandbox/requests", api.requests, "GET", "DELETE"),
+            route(f"{account}/arrivals", api.arrivals),
             route("/_sandbox/config", api.config, "GET", "PUT"),
             route("/_sandbox/background", api.set_background, "POST"),
             route("/_sandbox/adversity", api.adversity, "GET", "PUT", "DELETE"),

@@ -73,6 +73,7 @@ class SandboxApp:
         self.sandbox = sandbox
         self.api = MergeApi(sandbox)
         self.background = BackgroundMutations()
+        self.background.per_second = sandbox.config.trickle_per_minute / 60
         self.admin = admin_router(AdminApi(sandbox, self.background))
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -114,7 +115,7 @@ class SandboxApp:
             if match.route.handler in PER_ACCOUNT and account is None:
                 raise errors.invalid_account_token()
             if account is not None:
-                wait = sandbox.faults.throttle_seconds(account.id)
+                wait = sandbox.faults.throttle_seconds(account.id, path=path)
                 if wait is not None:
                     raise errors.throttled(wait)
             failure = sandbox.faults.take("error", account_id, path)

@@ -232,7 +232,7 @@ class ModelTable:
             residue, stride = scope.parent_index, self.parent_count
         else:
             return iter(range(hi - 1, lo - 1, -1) if reverse else range(lo, hi))
-        if stride <= 0:
+        if not 0 <= residue < stride:  # a parent created since start-up has no base children
             return iter(())
         first = lo + (residue - lo) % stride
         if first >= hi:

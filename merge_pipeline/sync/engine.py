@@ -12,7 +12,12 @@ The rules that make it exactly-once:
   model once per sweep interval, see ``sweep``); rows a full listing does not return get
   ``_absent_since`` in that same last transaction, and only when a second listing confirms it,
   so one short listing or a record that moved while we paged is never taken for a deletion;
-  ``remote_was_deleted`` only ever says what Merge said.
+  ``remote_was_deleted`` only ever says what Merge said;
+* nested models are listed parent by parent, under the policy in ``nested_policy`` (every
+  parent, or changed ones plus a periodic full re-list); each parent keeps its own window and
+  last listing, recorded in that same last transaction, and only the children of the parents
+  listed completely can be marked absent (a deleted or absent parent's children stay as Merge
+  last listed them); a confirmation listing re-lists only the parents with children left out.
 """
 
 import copy
@@ -20,16 +25,26 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
 from merge_pipeline.catalog import Catalog, CommonModel, load_catalog
 from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.merge.credentials import AccountCredentials
+from merge_pipeline.merge.errors import MergeNotFound
 from merge_pipeline.merge.page import Page
+from merge_pipeline.settings import Settings
+from merge_pipeline.sync.nested_policy import (
+    DEFAULT_FULL_RELIST_EVERY,
+    NestedPolicy,
+    ParentPlan,
+    ParentState,
+    child_modified_after,
+    plan_parents,
+)
 from merge_pipeline.sync.prefetch import Prefetch
 from merge_pipeline.sync.records import RecordShaper, ShapedPage
 from merge_pipeline.sync.result import SyncResult
@@ -46,12 +61,22 @@ from merge_pipeline.warehouse.history import (
     start_sync_run,
 )
 from merge_pipeline.warehouse.locks import sync_lock
-from merge_pipeline.warehouse.mirror_tables import MirrorTables, mirror_tables
+from merge_pipeline.warehouse.mirror_tables import PARENT_ID, MirrorTables, mirror_tables
+from merge_pipeline.warehouse.nested_listings import (
+    children_of,
+    last_full_relist,
+    parent_listings,
+    parent_states,
+    record_full_relist,
+    record_parent_listings,
+    set_parent,
+)
 from merge_pipeline.warehouse.upsert import (
     count_unseen,
     mark_absent,
     remember_seen,
     start_full_fetch,
+    unseen_values,
     upsert_rows,
 )
 
@@ -64,12 +89,14 @@ ProgressCallback = Callable[[SyncResult, Page], None]
 
 @dataclass(frozen=True)
 class SyncOptions:
-    """How to sync: which relations to expand, the cursor overlap, a forced full fetch.
+    """How to sync: which relations to expand, the cursor overlap, a forced full fetch, and
+    which parents a nested model lists (``every-parent`` unless the caller chooses: settings
+    give scheduled syncs their configured policy).
 
     ``deletion_sweep``: list an incremental model in full when its last full listing is older
     (None: never). ``max_absent_fraction``: a full listing that would mark more than this share
-    of a table's present rows absent (with at least ``absence_guard_min_rows`` present) marks
-    none and says so in the result, so one bad listing can never empty a mirror table.
+    of the present rows it covered absent (with at least ``absence_guard_min_rows`` present)
+    marks none and says so in the result, so one bad listing can never empty a mirror table.
     """
 
     expand: tuple[str, ...] = ()
@@ -79,6 +106,55 @@ class SyncOptions:
     deletion_sweep: timedelta | None = timedelta(days=1)
     max_absent_fraction: float = 0.5
     absence_guard_min_rows: int = 20
+    nested_policy: NestedPolicy = NestedPolicy.EVERY_PARENT
+    nested_full_relist_every: timedelta = DEFAULT_FULL_RELIST_EVERY
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **changes: Any) -> "SyncOptions":
+        """The configured overlap, deletion sweep and nested policy (what scheduled syncs and
+        the CLI use), plus changes."""
+        configured: dict[str, Any] = {
+            "overlap": timedelta(seconds=settings.cursor_overlap_s),
+            "deletion_sweep": (
+                None
+                if settings.deletion_sweep_s is None
+                else timedelta(seconds=settings.deletion_sweep_s)
+            ),
+            "nested_policy": settings.nested_policy,
+            "nested_full_relist_every": timedelta(hours=settings.nested_full_relist_hours),
+        }
+        return cls(**(configured | changes))
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """One stream of pages: the whole model, or the children of one parent."""
+
+    parent: ParentState | None
+    modified_after: datetime | None
+
+
+@dataclass
+class _ParentOutcomes:
+    """The parents a listing listed completely, and those that answered 404 (no duplicates:
+    a page transaction re-run after a deadlock, or a confirmation listing, may add one twice)."""
+
+    listed: list[ParentState] = field(default_factory=list)
+    not_found: list[ParentState] = field(default_factory=list)
+
+    def add_listed(self, parent: ParentState) -> None:
+        if parent not in self.listed:
+            self.listed.append(parent)
+
+    def add_not_found(self, parent: ParentState) -> None:
+        if parent not in self.not_found:
+            self.not_found.append(parent)
+
+    def finished(self) -> list[ParentState]:
+        """Parents whose listing is over: listed completely, or deleted and answering 404."""
+        done = {p.parent_id: p for p in self.not_found if p.deleted}
+        done.update((p.parent_id, p) for p in self.listed)
+        return list(done.values())
 
 
 def _with_last(items: Iterable[T]) -> Iterator[tuple[T, bool]]:
@@ -120,6 +196,8 @@ class ModelSync:
         self._progress = progress
         self._shaper = RecordShaper(self._catalog, model, account.linked_account_id)
         self.sync_run_id = sync_run_id or f"adhoc-{uuid.uuid4()}"
+        self._parent_plan: ParentPlan | None = None  # set when a nested model plans its parents
+        self._planned_at = datetime.now(UTC)
 
     #: set by :meth:`run` once the stored state is read: False = this sync lists every record
     _incremental: bool = True
@@ -191,37 +269,66 @@ class ModelSync:
         )
         return result
 
-    def _pages(
-        self, modified_after: datetime | None, parents: list[dict[str, str]] | None
-    ) -> Iterator[Page]:
-        """Every page of the model; for nested paths, every page under every live parent."""
-        for path_params in parents if parents is not None else [None]:
-            yield from self._client.iter_pages(
-                self._account,
-                self._model,
-                modified_after=modified_after,
-                expand=self._options.expand,
-                include_deleted_data=True,
-                page_size=self._options.page_size,
-                path_params=path_params,
-            )
+    def _pages(self, listings: Iterable[_Listing]) -> Iterator[tuple[_Listing, Page | None]]:
+        """Every page of every listing; ``None`` for a parent Merge no longer knows (404)."""
+        for listing in listings:
+            path_params = None
+            if listing.parent is not None:
+                path_params = {self._model.path_params[0].name: listing.parent.parent_id}
+            try:
+                for page in self._client.iter_pages(
+                    self._account,
+                    self._model,
+                    modified_after=listing.modified_after,
+                    expand=self._options.expand,
+                    include_deleted_data=True,
+                    page_size=self._options.page_size,
+                    path_params=path_params,
+                ):
+                    yield listing, page
+            except MergeNotFound:
+                if listing.parent is None:
+                    raise
+                # a parent gone from Merge (e.g. deleted for good): its children stay as they
+                # were listed, never inferred deleted; the listing does not count as complete
+                yield listing, None
 
-    def _parent_ids(self, connection: sa.Connection) -> list[dict[str, str]]:
+    def _plan_parents(self, connection: sa.Connection, result: SyncResult) -> list[_Listing]:
+        """Which parents to list this time (the policy), each with its own window."""
         [param] = self._model.path_params  # every nested Merge path has exactly one parent
         parent = self._catalog.category(self._model.category).model(str(param.model))
-        table = self._tables[parent]
-        rows = connection.execute(
-            sa.select(table.c.id)
-            .where(
-                table.c.linked_account_id == self._account.linked_account_id,
-                table.c.remote_was_deleted.is_(False),
-                table.c._absent_since.is_(None),  # a vanished parent's children 404
-            )
-            .order_by(table.c.id)
-        )
-        ids = [{param.name: row.id} for row in rows]
+        account_id = self._account.linked_account_id
+        model_id = self._model.model_id
+        parents = parent_states(connection, self._tables[parent], account_id)
+        listings = parent_listings(connection, account_id, model_id)
+        last_full = last_full_relist(connection, account_id, model_id)
         connection.commit()
-        return ids
+        # our clock, on both sides of the comparison: it only schedules the next full re-list
+        self._planned_at = datetime.now(UTC)
+        self._parent_plan = plan_parents(
+            self._options.nested_policy,
+            parents,
+            listings,
+            last_full_relist=last_full,
+            now=self._planned_at,
+            full_relist_every=self._options.nested_full_relist_every,
+            forced_full=self._options.full,
+        )
+        result.nested_policy = str(self._options.nested_policy)
+        result.full_relist = self._parent_plan.full_relist
+        result.parents_skipped = self._parent_plan.skipped
+        windowed = self._model.supports_modified_after
+        return [
+            _Listing(
+                p,
+                child_modified_after(
+                    listings.get(p.parent_id), self._options.overlap, full=not self._incremental
+                )
+                if windowed
+                else None,
+            )
+            for p in self._parent_plan.to_list
+        ]
 
     def _fetch_and_store(
         self,
@@ -235,28 +342,36 @@ class ModelSync:
         )
         result.requested_modified_after = modified_after
         local_start = datetime.now(UTC)
-        parents = self._parent_ids(connection) if self._model.is_nested else None
+        if self._model.is_nested:
+            result.requested_modified_after = None  # each parent has its own window
+            listings = self._plan_parents(connection, result)
+        else:
+            result.full_relist = not self._incremental
+            listings = [_Listing(None, modified_after)]
         self._fetch_start: datetime | None = None
         self._listing_started: datetime | None = None
+        self._parents = _ParentOutcomes()  # over the whole sync: what the listings record
         if not self._incremental:
             self._listing_started = start_full_fetch(connection)
             connection.commit()
         # A full listing that leaves rows out is repeated once before they are marked absent:
         # only rows both listings omit are absent (a short listing, or a record that moved
-        # while we paged in a descending or unstable order, is in the second one).
+        # while we paged in a descending or unstable order, is in the second one). For a nested
+        # model the second listing covers only the parents with children left out.
         for confirming in (False, True):
-            pages = Prefetch(self._pages(modified_after, parents))
+            pages = Prefetch(self._pages(listings))
             with pages:
                 done = self._store_pages(
                     connection, pages, local_start, result, history_id, confirming
                 )
             if done:
                 return
+            listings = self._confirmation_listings(connection, listings)
 
     def _store_pages(
         self,
         connection: sa.Connection,
-        pages: Iterable[Page],
+        pages: Iterable[tuple[_Listing, Page | None]],
         local_start: datetime,
         result: SyncResult,
         history_id: int,
@@ -264,44 +379,75 @@ class ModelSync:
     ) -> bool:
         """Store one listing; True when the sync finished with it (False: confirm first)."""
         table = self._tables[self._model]
-        for page, is_last in _with_last(pages):
-            if self._fetch_start is None:
-                self._fetch_start = fetch_started_at(
-                    page.server_date, timedelta(seconds=page.elapsed), local_start
-                )
-            shaped = self._shaper.shape_page(page.results)
+        self._pass = _ParentOutcomes()  # this listing's: the scope of its absence check
+        for (listing, page), is_last in _with_last(pages):
+            shaped: ShapedPage | None = None
+            if page is None:
+                if listing.parent is not None:  # only a parent's listing goes on after a 404
+                    self._parents.add_not_found(listing.parent)
+                    self._pass.add_not_found(listing.parent)
+            else:
+                if self._fetch_start is None:
+                    self._fetch_start = fetch_started_at(
+                        page.server_date, timedelta(seconds=page.elapsed), local_start
+                    )
+                shaped = self._shaper.shape_page(page.results)
 
-            def store(shaped: ShapedPage = shaped, is_last: bool = is_last) -> bool:
-                self._store_page(connection, shaped, result)
-                if not self._incremental:
-                    remember_seen(connection, [row["id"] for row in shaped.rows])
-                result.pages += 1
+            def store(
+                listing: _Listing = listing,
+                page: Page | None = page,
+                shaped: ShapedPage | None = shaped,
+                is_last: bool = is_last,
+            ) -> bool:
+                if page is not None and shaped is not None:
+                    self._store_listed_page(connection, table, listing, page, shaped, result)
                 return is_last and self._finish_if_settled(
                     connection, table, result, history_id, confirming
                 )
 
             finished = self._commit(connection, result, store)
-            if self._progress is not None:
+            if self._progress is not None and page is not None:
                 self._collect_stats(result)
                 self._progress(result, page)
             if is_last:
                 return finished
-        # no page at all (e.g. a nested model whose parents have none)
-        if self._fetch_start is None:
-            self._fetch_start = fetch_started_at(None, timedelta(0), local_start)
+        # nothing was asked (a nested model with no parent to list): no clock of Merge's was
+        # read, so the cursor stays where it is
         return self._commit(
             connection,
             result,
             lambda: self._finish_if_settled(connection, table, result, history_id, confirming),
         )
 
+    def _store_listed_page(
+        self,
+        connection: sa.Connection,
+        table: sa.Table,
+        listing: _Listing,
+        page: Page,
+        shaped: ShapedPage,
+        result: SyncResult,
+    ) -> None:
+        """One page's writes; a parent counts as listed once its last page is stored."""
+        if listing.parent is not None:
+            self._store_children(connection, table, listing.parent, shaped, result)
+            if page.is_last:
+                self._parents.add_listed(listing.parent)
+                self._pass.add_listed(listing.parent)
+        else:
+            self._store_page(connection, shaped, result)
+        if not self._incremental:
+            remember_seen(connection, [row["id"] for row in shaped.rows])
+        result.pages += 1
+
     def _commit(
         self, connection: sa.Connection, result: SyncResult, work: Callable[[], bool]
     ) -> bool:
         """Run one page's transaction; re-run it if PostgreSQL aborted it as a deadlock.
 
-        A page is idempotent (older versions never win, ids seen are a set), so re-running it
-        after a conflict is safe; the counters are restored so nothing is counted twice.
+        A page is idempotent (older versions never win, ids seen are a set, parents listed
+        are kept once), so re-running it after a conflict is safe; the counters are restored
+        so nothing is counted twice.
         """
         for attempt in range(CONFLICT_RETRIES + 1):
             saved = copy.deepcopy(vars(result))
@@ -322,6 +468,15 @@ class ModelSync:
                 )
         raise AssertionError("unreachable")  # the loop returns or raises
 
+    def _absence_scope(self, table: sa.Table) -> sa.ColumnElement[bool] | None:
+        """The rows this listing covered: all of the account's, or for a nested model only the
+        children of the parents it listed completely (others' children are never marked)."""
+        if not self._model.is_nested:
+            return None
+        if not self._pass.listed:
+            return sa.false()
+        return children_of(table, [parent.parent_id for parent in self._pass.listed])
+
     def _finish_if_settled(
         self,
         connection: sa.Connection,
@@ -334,14 +489,57 @@ class ModelSync:
         if not self._incremental and not confirming:
             assert self._listing_started is not None
             unseen, _ = count_unseen(
-                connection, table, self._account.linked_account_id, self._listing_started
+                connection,
+                table,
+                self._account.linked_account_id,
+                self._listing_started,
+                self._absence_scope(table),
             )
             if unseen:
                 result.confirmation_listings += 1
                 return False
-        assert self._fetch_start is not None
         self._finish(connection, table, self._fetch_start, result, history_id)
         return True
+
+    def _confirmation_listings(
+        self, connection: sa.Connection, first: list[_Listing]
+    ) -> list[_Listing]:
+        """What the confirming listing lists: the same as the first for a flat model; for a
+        nested one only the parents with children the first left out (whole, no window)."""
+        if not self._model.is_nested:
+            return first
+        assert self._listing_started is not None
+        table = self._tables[self._model]
+        wanted = unseen_values(
+            connection,
+            table,
+            PARENT_ID,
+            self._account.linked_account_id,
+            self._listing_started,
+            self._absence_scope(table),
+        )
+        connection.commit()
+        return [_Listing(p, None) for p in self._pass.listed if p.parent_id in wanted]
+
+    def _store_children(
+        self,
+        connection: sa.Connection,
+        table: sa.Table,
+        parent: ParentState,
+        shaped: ShapedPage,
+        result: SyncResult,
+    ) -> None:
+        """A page of one parent's children: stored with the parent they were listed under."""
+        for row in shaped.rows:
+            row[PARENT_ID] = parent.parent_id
+        self._store_page(connection, shaped, result)
+        set_parent(
+            connection,
+            table,
+            self._account.linked_account_id,
+            parent.parent_id,
+            [row["id"] for row in shaped.rows],
+        )
 
     def _store_page(
         self, connection: sa.Connection, shaped: ShapedPage, result: SyncResult
@@ -373,30 +571,40 @@ class ModelSync:
         self,
         connection: sa.Connection,
         table: sa.Table,
-        fetch_start: datetime,
+        fetch_start: datetime | None,
         result: SyncResult,
         history_id: int,
     ) -> None:
-        """The last transaction's extra work: missing rows, the cursor, the history row."""
+        """The last transaction's extra work: absent rows, parent listings, the cursor, the
+        history row. ``fetch_start`` is None when Merge was not asked anything."""
         account_id = self._account.linked_account_id
         if not self._incremental:
             self._mark_absent(connection, table, result)
-        write_cursor(connection, account_id, self._model.model_id, fetch_start, self.sync_run_id)
-        result.cursor_after = fetch_start
+        if self._model.is_nested:
+            self._record_listings(connection, fetch_start, result)
+        if fetch_start is not None:
+            write_cursor(
+                connection, account_id, self._model.model_id, fetch_start, self.sync_run_id
+            )
+        result.cursor_after = fetch_start or result.cursor_before
         self._collect_stats(result)
         finish_sync_run(
             connection,
             history_id,
             status=SUCCEEDED,
-            cursor_after=fetch_start,
+            cursor_after=result.cursor_after,
             stats=result.as_dict(),
         )
 
     def _mark_absent(self, connection: sa.Connection, table: sa.Table, result: SyncResult) -> None:
-        """Stamp ``_absent_since`` on rows no listing returned, unless that is a mass deletion."""
+        """Stamp ``_absent_since`` on rows no listing returned, unless that is a mass deletion.
+
+        For a nested model only children of the parents the (last) listing listed completely.
+        """
         account_id = self._account.linked_account_id
         assert self._listing_started is not None
-        unseen, present = count_unseen(connection, table, account_id, self._listing_started)
+        scope = self._absence_scope(table)
+        unseen, present = count_unseen(connection, table, account_id, self._listing_started, scope)
         options = self._options
         if (
             unseen
@@ -415,8 +623,42 @@ class ModelSync:
             )
             return
         result.records_marked_absent = mark_absent(
-            connection, table, account_id, self._listing_started
+            connection, table, account_id, self._listing_started, scope
         )
+
+    def _record_listings(
+        self, connection: sa.Connection, fetch_start: datetime | None, result: SyncResult
+    ) -> None:
+        """Each parent listed completely, and the full re-list when every planned parent was.
+
+        A parent the mirror has as deleted (by Merge's flag or by absence) that answers 404
+        has had its last listing: it is recorded (its children untouched) so that it is not
+        asked again. A live one that answers 404 is asked again next time (the parent's own
+        sync will say what happened).
+        """
+        account_id = self._account.linked_account_id
+        model_id = self._model.model_id
+        parents = self._parents
+        result.parents_listed = len(parents.listed)
+        result.parents_not_found = len(parents.not_found)
+        if parents.not_found:
+            log.warning(
+                "%s for %s: %d parents answered 404; their children are left as they are",
+                model_id,
+                account_id,
+                len(parents.not_found),
+            )
+        # a window start only matters for listed parents, which imply a response and its clock
+        listed_at = fetch_start or self._planned_at
+        record_parent_listings(
+            connection, account_id, model_id, parents.finished(), listed_at, self.sync_run_id
+        )
+        plan = self._parent_plan
+        if plan is None:
+            return
+        answered = {p.parent_id for p in parents.listed + parents.not_found}
+        if plan.full_relist and answered >= {p.parent_id for p in plan.to_list}:
+            record_full_relist(connection, account_id, model_id, self._planned_at, self.sync_run_id)
 
     def _collect_stats(self, result: SyncResult) -> None:
         """This sync's share of the client's traffic counters (SyncResult mirrors CallStats)."""

@@ -33,6 +33,13 @@ class SyncResult:
     #: second listings run to confirm that rows the first one left out are really gone
     confirmation_listings: int = 0
     related_upserted: dict[str, int] = field(default_factory=dict)
+    #: every record of the model (a flat full-refresh model, or every parent of a nested one)
+    #: was listed; for nested models the policy that chose the parents and what it chose
+    full_relist: bool = False
+    nested_policy: str | None = None
+    parents_listed: int = 0
+    parents_skipped: int = 0
+    parents_not_found: int = 0
     pages: int = 0
     api_calls: int = 0
     retries: int = 0

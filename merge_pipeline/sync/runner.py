@@ -2,13 +2,15 @@
 
 Models of one account share that account's rate limit, so running them in sequence costs no
 throughput; nested models (``/jobs/{job_id}/screening-questions``) run after their parents,
-whose mirrored ids they need.
+whose mirrored ids they need. Unless a caller passes its own ``client_factory``, clients take
+their rate limit from the warehouse, shared with every other process syncing the same accounts.
 """
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import sqlalchemy as sa
 
@@ -20,6 +22,7 @@ from merge_pipeline.settings import Settings
 from merge_pipeline.sync.engine import ModelSync, ProgressCallback, SyncOptions
 from merge_pipeline.sync.result import SyncResult
 from merge_pipeline.warehouse.accounts import account_token
+from merge_pipeline.warehouse.rate_limit import SharedRateLimits
 from merge_pipeline.warehouse.vault import TokenVault
 
 log = logging.getLogger(__name__)
@@ -33,10 +36,19 @@ class SyncOutcome:
     model_id: str
     result: SyncResult | None = None
     error: str | None = None
+    error_type: type[Exception] | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+ClientFactory = Callable[[Settings], MergeClient]
+
+
+def shared_limit_clients(engine: sa.Engine, settings: Settings) -> ClientFactory:
+    """Clients whose per-account rate limit is shared through ``engine``'s database."""
+    return partial(MergeClient, rate_limiters=SharedRateLimits.from_settings(engine, settings))
 
 
 def dependency_order(models: Iterable[CommonModel]) -> list[CommonModel]:
@@ -54,15 +66,46 @@ def sync_account_models(
     options: SyncOptions,
     sync_run_id: str | None = None,
     progress: ProgressCallback | None = None,
-    client_factory: Callable[[Settings], MergeClient] = MergeClient,
+    client_factory: ClientFactory | None = None,
 ) -> list[SyncOutcome]:
-    """Sync some models of one account in dependency order; one failure does not stop the rest,
-    except an authentication failure, which would fail every model the same way."""
+    """Sync some models of one account in dependency order (see :func:`iter_account_syncs`)."""
+    return list(
+        iter_account_syncs(
+            engine,
+            settings,
+            vault,
+            linked_account_id,
+            models,
+            options=options,
+            sync_run_id=sync_run_id,
+            progress=progress,
+            client_factory=client_factory,
+        )
+    )
+
+
+def iter_account_syncs(
+    engine: sa.Engine,
+    settings: Settings,
+    vault: TokenVault,
+    linked_account_id: str,
+    models: Sequence[CommonModel],
+    *,
+    options: SyncOptions,
+    sync_run_id: str | None = None,
+    progress: ProgressCallback | None = None,
+    client_factory: ClientFactory | None = None,
+) -> Iterator[SyncOutcome]:
+    """Sync some models of one account in dependency order, yielding each outcome as it ends.
+
+    One failure does not stop the rest, except an authentication failure, which would fail every
+    model the same way. Yielding as we go lets Dagster report each model as soon as it is done.
+    """
     with engine.connect() as connection:
         token = account_token(connection, linked_account_id, vault)
     credentials = AccountCredentials(linked_account_id, token)
-    outcomes: list[SyncOutcome] = []
-    with client_factory(settings) as client:
+    factory = client_factory or shared_limit_clients(engine, settings)
+    with factory(settings) as client:
         for model in dependency_order(models):
             try:
                 result = ModelSync(
@@ -74,15 +117,16 @@ def sync_account_models(
                     sync_run_id=sync_run_id,
                     progress=progress,
                 ).run()
-                outcomes.append(SyncOutcome(linked_account_id, model.model_id, result=result))
+                yield SyncOutcome(linked_account_id, model.model_id, result=result)
             except MergeError as error:
                 log.warning(
                     "sync of %s for %s failed: %s", model.model_id, linked_account_id, error
                 )
-                outcomes.append(SyncOutcome(linked_account_id, model.model_id, error=str(error)))
+                yield SyncOutcome(
+                    linked_account_id, model.model_id, error=str(error), error_type=type(error)
+                )
                 if isinstance(error, MergeAuthError):
                     break
-    return outcomes
 
 
 def sync_accounts(
@@ -94,10 +138,11 @@ def sync_accounts(
     options: SyncOptions,
     sync_run_id: str | None = None,
     progress: ProgressCallback | None = None,
-    client_factory: Callable[[Settings], MergeClient] = MergeClient,
+    client_factory: ClientFactory | None = None,
 ) -> list[SyncOutcome]:
     """Sync ``{linked_account_id: models}``, ``settings.sync_concurrency`` accounts at a time."""
     workers = max(1, min(settings.sync_concurrency, len(plan)))
+    factory = client_factory or shared_limit_clients(engine, settings)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="merge-sync") as pool:
         futures = [
             pool.submit(
@@ -110,7 +155,7 @@ def sync_accounts(
                 options=options,
                 sync_run_id=sync_run_id,
                 progress=progress,
-                client_factory=client_factory,
+                client_factory=factory,
             )
             for account_id, models in plan.items()
         ]

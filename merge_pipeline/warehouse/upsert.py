@@ -230,39 +230,83 @@ def remember_seen(connection: sa.Connection, ids: Sequence[str]) -> None:
         )
 
 
-def _unseen(table: sa.Table, linked_account_id: str, listing_started: datetime) -> Any:
+def _unseen(
+    table: sa.Table,
+    linked_account_id: str,
+    listing_started: datetime,
+    scope: sa.ColumnElement[bool] | None,
+) -> sa.ColumnElement[bool]:
     return sa.and_(
-        table.c[LINKED_ACCOUNT_ID] == linked_account_id,
-        table.c[ABSENT_SINCE].is_(None),
+        _present(table, linked_account_id, scope),
         table.c[MIRRORED_AT] < listing_started,
         ~sa.exists().where(_SEEN.c.id == table.c[RECORD_ID]),
     )
 
 
+def _present(
+    table: sa.Table, linked_account_id: str, scope: sa.ColumnElement[bool] | None
+) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        table.c[LINKED_ACCOUNT_ID] == linked_account_id,
+        table.c[ABSENT_SINCE].is_(None),
+        sa.true() if scope is None else scope,
+    )
+
+
 def count_unseen(
-    connection: sa.Connection, table: sa.Table, linked_account_id: str, listing_started: datetime
+    connection: sa.Connection,
+    table: sa.Table,
+    linked_account_id: str,
+    listing_started: datetime,
+    scope: sa.ColumnElement[bool] | None = None,
 ) -> tuple[int, int]:
-    """``(rows the full fetch has not returned, rows present)``, before marking anything."""
-    present = table.c[ABSENT_SINCE].is_(None) & (table.c[LINKED_ACCOUNT_ID] == linked_account_id)
+    """``(rows the full fetch has not returned, rows present)``, before marking anything.
+
+    ``scope`` limits both to the rows the fetch covered (a nested model's listing of some
+    parents covers only their children); None means the whole account's table.
+    """
     row = connection.execute(
         sa.select(
-            sa.func.count().filter(_unseen(table, linked_account_id, listing_started)),
-            sa.func.count().filter(present),
+            sa.func.count().filter(_unseen(table, linked_account_id, listing_started, scope)),
+            sa.func.count().filter(_present(table, linked_account_id, scope)),
         ).select_from(table)
     ).one()
     return int(row[0]), int(row[1])
 
 
+def unseen_values(
+    connection: sa.Connection,
+    table: sa.Table,
+    column: str,
+    linked_account_id: str,
+    listing_started: datetime,
+    scope: sa.ColumnElement[bool] | None = None,
+) -> set[Any]:
+    """The distinct ``column`` values of the rows the full fetch has not returned (for a
+    nested model: the parents a confirmation listing must list again)."""
+    rows = connection.execute(
+        sa.select(table.c[column])
+        .where(_unseen(table, linked_account_id, listing_started, scope))
+        .distinct()
+    )
+    return {row[0] for row in rows}
+
+
 def mark_absent(
-    connection: sa.Connection, table: sa.Table, linked_account_id: str, listing_started: datetime
+    connection: sa.Connection,
+    table: sa.Table,
+    linked_account_id: str,
+    listing_started: datetime,
+    scope: sa.ColumnElement[bool] | None = None,
 ) -> int:
     """After a complete full fetch, stamp ``_absent_since`` on the rows it did not return.
 
-    Rows are never dropped, and ``remote_was_deleted`` is left as Merge last said it.
+    Rows are never dropped, and ``remote_was_deleted`` is left as Merge last said it. ``scope``
+    as for :func:`count_unseen`.
     """
     result = connection.execute(
         sa.update(table)
-        .where(_unseen(table, linked_account_id, listing_started))
+        .where(_unseen(table, linked_account_id, listing_started, scope))
         .values({ABSENT_SINCE: sa.func.now(), MIRRORED_AT: sa.func.now()})
     )
     return result.rowcount
