@@ -152,6 +152,34 @@ def test_only_children_of_parents_listed_can_be_marked_absent(harness: Harness) 
     assert (result.parents_listed, result.records_marked_absent) == (1, 1)
 
 
+def test_confirmation_listing_relists_only_the_parent_with_a_child_left_out(
+    harness: Harness,
+) -> None:
+    """A full listing of a nested model lists every parent; confirming that a child is gone
+    must not list them all again, only the parent the child was listed under."""
+    account = harness.account("ats", records=400)
+    harness.sync(account, JOB)
+    harness.sync(account, QUESTION)
+    baseline = harness.sync(account, QUESTION)  # nothing left out: no confirmation
+    questions = mirror_tables()[QUESTION]
+    with harness.engine.begin() as connection:
+        connection.execute(
+            sa.insert(questions).values(
+                linked_account_id=account.id,
+                id="question-gone",
+                _raw={},
+                **{PARENT_ID: _parent_with_children(harness, account)},
+            )
+        )
+    result = harness.sync(account, QUESTION)
+    assert (
+        result.confirmation_listings,
+        result.records_marked_absent,
+        result.api_calls - baseline.api_calls,
+    ) == (1, 1, 1)
+    harness.assert_mirror_matches(account.id, QUESTION)
+
+
 def test_deleted_parent_that_answers_404_is_not_asked_again(harness: Harness) -> None:
     account = harness.account("ats", records=400)
     harness.sync(account, JOB)
