@@ -147,5 +147,5 @@ def set_parent(
 
 
 def children_of(table: sa.Table, parent_ids: Sequence[str]) -> sa.ColumnElement[bool]:
-    """Rows listed under one of these parents: the scope of a partial re-list's missing check."""
+    """Rows listed under one of these parents: the scope of a partial re-list's absence check."""
     return table.c[PARENT_ID] == sa.any_(sa.cast(sa.literal(list(parent_ids)), pg.ARRAY(sa.Text)))
