@@ -15,10 +15,17 @@ def _database_errors_explained() -> Iterator[None]:
     """A lost or refused database connection is one clear line, not a traceback wall."""
     import sqlalchemy.exc
 
+    from merge_pipeline.warehouse.conflicts import is_transaction_conflict
+
     try:
         yield
     except sqlalchemy.exc.OperationalError as error:
         reason = str(error.orig).strip().splitlines()[0] if error.orig else "unknown reason"
+        if is_transaction_conflict(error):  # a deadlock is no outage: say what it is
+            raise click.ClickException(
+                f"a database transaction kept conflicting with another sync ({reason}); "
+                "syncs that finished are stored, and the next run resumes from the stored cursors"
+            ) from None
         raise click.ClickException(
             f"the warehouse database is unreachable ({reason}); syncs that finished are "
             "stored, and the next run resumes from the stored cursors"

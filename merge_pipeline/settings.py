@@ -82,7 +82,19 @@ class Settings(BaseSettings):
     cursor_overlap_s: float = Field(
         default=60.0,
         ge=0,
-        description="Re-read this much before the previous fetch's start, against clock skew.",
+        description=(
+            "Re-read this much before the previous fetch's start: catches changes Merge makes "
+            "visible up to this long after their modified_at, and clock skew."
+        ),
+    )
+    deletion_sweep_s: float | None = Field(
+        default=86_400.0,
+        ge=0,
+        description=(
+            "List an incremental model in full when its last full listing is older than this "
+            "(finds hard deletes, deletions without a modified_at bump, and deletions in models "
+            "without remote_was_deleted); 0 = every sync, unset = never."
+        ),
     )
     sync_concurrency: int = Field(default=4, ge=1, le=64)
     nested_policy: NestedPolicy = Field(

@@ -15,6 +15,7 @@ from starlette.routing import Route, Router
 
 from merge_sandbox.accounts import ACCOUNT_STATUSES, LinkedAccount
 from merge_sandbox.adversity import Adversity
+from merge_sandbox.changes import change_moment, delete_row
 from merge_sandbox.faults import PLAN_LIMITS, FaultRule
 from merge_sandbox.payloads import issue, sync_status
 from merge_sandbox.query import Rendering
@@ -242,13 +243,16 @@ class AdminApi:
 
     def _mutate_ids(self, account: LinkedAccount, model_id: str, ids: list[str], op: str) -> Json:
         table = account.tables[model_id]
-        now = self.sandbox.clock.now_us
         done = []
         for record_id in ids:
             index = self.sandbox.locate(account, model_id, record_id)
             if index is None:
                 raise AdminError(404, f"unknown record {record_id}")
-            row = table.update(index, now()) if op == "update" else table.delete(index, now())
+            row = (
+                table.update(index, change_moment(self.sandbox))
+                if op == "update"
+                else delete_row(self.sandbox, table, index)
+            )
             if row is not None:
                 done.append(row.key)
         return {"updated" if op == "update" else "deleted": {model_id: done}}

@@ -5,7 +5,7 @@ header from the virtual clock (see ``app``).
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -29,7 +29,7 @@ from merge_sandbox.payloads import (
     sync_status,
 )
 from merge_sandbox.payloads import link_token as link_token_body
-from merge_sandbox.query import parse_list_query, parse_page_size, parse_rendering
+from merge_sandbox.query import ListQuery, parse_list_query, parse_page_size, parse_rendering
 from merge_sandbox.render import Renderer
 from merge_sandbox.routes import Match, Router, build_routes
 from merge_sandbox.schema import ModelSpec
@@ -122,6 +122,7 @@ class MergeApi:
             "webhook_receivers": self.webhook_receivers,
             "audit_trail": self.audit_trail,
         }
+        self._listings: dict[tuple[str, str], int] = {}
 
     # -- authentication -----------------------------------------------------------------
 
@@ -186,19 +187,54 @@ class MergeApi:
             remote_id=query.remote_id,
             predicate=_all(query.predicates),
         )
-        reverse = cursor is not None and cursor.reverse
         position = (cursor.modified_us, cursor.key) if cursor else None
         table = account.tables[spec.model_id]
-        skip = cursor.offset if cursor else 0
-        rows = list(islice(table.scan(scope, position, reverse), skip, skip + query.page_size + 1))
-        more = len(rows) > query.page_size
-        rows = rows[: query.page_size]
-        if reverse:
-            rows.reverse()
-        next_cursor, previous_cursor = _page_links(rows, more, cursor)
+        if self._descending(cursor):
+            rows, next_cursor = _descending_page(table.scan(scope, position, True), query)
+            previous_cursor = None
+        else:
+            reverse = cursor is not None and cursor.reverse
+            skip = cursor.offset if cursor else 0
+            rows = list(
+                islice(table.scan(scope, position, reverse), skip, skip + query.page_size + 1)
+            )
+            more = len(rows) > query.page_size
+            rows = rows[: query.page_size]
+            if reverse:
+                rows.reverse()
+            next_cursor, previous_cursor = _page_links(rows, more, cursor)
+        if cursor is None and self._cut_short(account, spec, query, _listing_key(call)):
+            # a well-formed last page that is not the last: half this page, no next
+            rows, next_cursor = (rows, None) if next_cursor else (rows[: len(rows) // 2], None)
+        if self.sandbox.adversity.list_order == "unstable":
+            rows = self.sandbox.random.sample(rows, len(rows))
         renderer = Renderer(self.sandbox, account)
         results = [renderer.render(spec, row, query.rendering) for row in rows]
         return 200, {"next": next_cursor, "previous": previous_cursor, "results": results}
+
+    def _descending(self, cursor: Cursor | None) -> bool:
+        """Newest first? A listing keeps the direction its first page was served in."""
+        if cursor is not None:
+            return cursor.descending
+        order = self.sandbox.adversity.list_order
+        return order == "descending" or (order == "unstable" and self.sandbox.random.random() < 0.5)
+
+    def _cut_short(
+        self, account: LinkedAccount, spec: ModelSpec, query: ListQuery, listing: str
+    ) -> bool:
+        """Adversity ``short_listings``: every second full listing of a scope ends early.
+
+        Only listings of models without ``modified_after``: those are re-read in full each
+        time, so a short one looks like mass deletion; a client that confirms before marking
+        rows absent sees the complete listing that follows.
+        """
+        if not self.sandbox.adversity.short_listings or query.modified_after is not None:
+            return False
+        if "modified_after" in spec.model.list_params:
+            return False
+        key = (account.id, listing)
+        self._listings[key] = self._listings.get(key, 0) + 1
+        return self._listings[key] % 2 == 0
 
     async def retrieve_record(self, call: Call) -> tuple[int, Body]:
         account, spec = call.model_account()
@@ -208,7 +244,11 @@ class MergeApi:
         if index is None:
             raise errors.not_found()
         row = account.tables[spec.model_id].get(index)
-        if row is None or (parent_index is not None and row.parent_index != parent_index):
+        if (
+            row is None
+            or row.purged
+            or (parent_index is not None and row.parent_index != parent_index)
+        ):
             raise errors.not_found()
         return 200, Renderer(self.sandbox, account).render(spec, row, rendering)
 
@@ -345,6 +385,24 @@ def _all(
     if not predicates:
         return None
     return lambda record: all(p(record) for p in predicates)
+
+
+def _listing_key(call: Call) -> str:
+    """One listing of one scope with one set of filters, whatever page of it is asked for."""
+    params = sorted((k, v) for k, v in call.params.items() if k not in ("cursor", "page_size"))
+    return repr((sorted(call.match.values.items()), params))
+
+
+def _descending_page(rows: Iterator[Row], query: ListQuery) -> tuple[list[Row], str | None]:
+    """A page of a newest-first listing and its ``next`` cursor (such a listing has no
+    ``previous``)."""
+    page = list(islice(rows, query.page_size + 1))
+    more = len(page) > query.page_size
+    page = page[: query.page_size]
+    if not (more and page):
+        return page, None
+    last = page[-1]
+    return page, Cursor(last.modified_us, last.key, True, descending=True).encode()
 
 
 def _page_links(

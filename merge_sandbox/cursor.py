@@ -11,6 +11,9 @@ cursor to no filter): any cursor that decodes is a position, applied to the requ
 with, so Merge's example cursor, a cursor from an older sandbox, or one reused with other filters
 all answer 200 with the records after that position. Only a cursor that does not decode is
 refused, as DRF refuses it: 404 ``Invalid cursor`` (``errors.invalid_cursor``).
+
+The sandbox's own ``next`` cursor of a listing served newest first (adversity ``list_order``)
+carries ``d=1``.
 """
 
 import base64
@@ -32,11 +35,14 @@ class Cursor:
     key: str  # "" for a foreign cursor: every record at the position comes after it
     reverse: bool
     offset: int = 0  # records at the position to skip (DRF's ``o``)
+    descending: bool = False  # the next cursor of a newest-first listing (``d=1``)
 
     def encode(self) -> str:
         fields = {"p": to_iso(self.modified_us), "k": self.key}
         if self.reverse:
             fields["r"] = "1"
+        if self.descending:
+            fields["d"] = "1"
         return base64.b64encode(urlencode(fields).encode()).decode()
 
 
@@ -72,7 +78,13 @@ def decode(text: str) -> Cursor | None:
         modified_us = parse_iso(fields["p"])
     except ValueError:
         raise invalid_cursor() from None
-    return Cursor(modified_us, fields.get("k", ""), fields.get("r") == "1", offset)
+    return Cursor(
+        modified_us,
+        fields.get("k", ""),
+        fields.get("r") == "1",
+        offset,
+        descending=fields.get("d") == "1",
+    )
 
 
 def offset_cursor(offset: int) -> str:

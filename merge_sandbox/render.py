@@ -125,7 +125,7 @@ class Renderer:
             return record_id
         table = self.account.tables[model_id]
         row = table.get(index)
-        if row is None:
+        if row is None or row.purged:
             return record_id
         nested = Rendering(include_remote_data=rendering.include_remote_data)
         return self.decorate(table.spec, dict(row.record), nested, dict(split_expand(deeper)))

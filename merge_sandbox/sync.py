@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from merge_sandbox.accounts import SYNC_STATUSES, Issue, LinkedAccount
+from merge_sandbox.changes import change_moment, delete_row
 from merge_sandbox.layout import weight
 from merge_sandbox.payloads import issue as issue_payload
 from merge_sandbox.payloads import sync_status, webhook_linked_account
@@ -66,7 +67,7 @@ def create_record(sandbox: Sandbox, account: LinkedAccount, model_id: str) -> li
     if sandbox.adversity.late_parents and table.spec.parent is not None:
         return _create_under_late_parent(sandbox, account, model_id)
     parent = sandbox.random.randrange(table.parent_count) if table.parent_count else None
-    return [(model_id, table.create(sandbox.clock.now_us(), parent))]
+    return [(model_id, table.create(change_moment(sandbox), parent))]
 
 
 def _create_under_late_parent(
@@ -79,7 +80,7 @@ def _create_under_late_parent(
     parent_id = f"{table.spec.category}.{table.spec.parent}"
     parent_table = account.tables[parent_id]
     parent_index = parent_table.next_index  # the parent about to be created
-    child = table.create(sandbox.clock.now_us(), parent_index)
+    child = table.create(change_moment(sandbox), parent_index)
     parent = parent_table.create(child.modified_us + 1)
     return [(model_id, child), (parent_id, parent)]
 
@@ -97,7 +98,6 @@ def apply_changes(
     candidates = list(models) if models else active_models(account)
     if not candidates:
         return summary
-    now = sandbox.clock.now_us
     for _ in range(creates):
         model_id = _pick_model(sandbox, account, candidates)
         for created_model, created in create_record(sandbox, account, model_id):
@@ -109,7 +109,11 @@ def apply_changes(
             if index is None:
                 continue
             table = account.tables[model_id]
-            row = table.update(index, now()) if kind == "updated" else table.delete(index, now())
+            row = (
+                table.update(index, change_moment(sandbox))
+                if kind == "updated"
+                else delete_row(sandbox, table, index)
+            )
             if row is not None:
                 summary.add(kind, model_id, row)
     return summary

@@ -22,6 +22,8 @@ def _column_description(model: CommonModel, column: sa.Column[Any]) -> str | Non
             "_mirrored_at": "when merge-pipeline last wrote this row",
             "_sync_run_id": "the Dagster run (or CLI sync) that last wrote this row",
             "remote_was_deleted": "deleted in the third-party system (as Merge reports it)",
+            "_absent_since": "when a complete listing first left the row out (NULL while listed)",
+            "_parent_id": "the parent the row was last listed under (nested models)",
         }.get(column.name)
     field = model.field(column.name)
     if field.ref is not None:
@@ -77,7 +79,9 @@ def materialization_metadata(
         "records_updated": result.records_updated,
         "records_unchanged": result.records_unchanged,
         "records_deleted": result.records_deleted,
-        "records_marked_missing": result.records_marked_missing,
+        "records_marked_absent": result.records_marked_absent,
+        "records_returned": result.records_returned,
+        "absence_refused": result.absence_refused,
         "full_fetch": result.full_fetch,
         "api_calls": result.api_calls,
         "retries": result.retries,

@@ -20,8 +20,18 @@ class SyncResult:
     records_inserted: int = 0
     records_updated: int = 0
     records_unchanged: int = 0
+    #: rows that went from live to ``remote_was_deleted`` (transitions, not flags received)
     records_deleted: int = 0
-    records_marked_missing: int = 0
+    #: rows a full listing (confirmed by a second one) left out: ``_absent_since`` set
+    records_marked_absent: int = 0
+    #: rows marked absent earlier that Merge listed again
+    records_returned: int = 0
+    #: rows left unmarked because marking them would have been a mass deletion (see guard)
+    absence_refused: int = 0
+    #: page transactions PostgreSQL aborted as deadlocks and that were re-run
+    transaction_conflicts: int = 0
+    #: second listings run to confirm that rows the first one left out are really gone
+    confirmation_listings: int = 0
     related_upserted: dict[str, int] = field(default_factory=dict)
     #: every record of the model (a flat full-refresh model, or every parent of a nested one)
     #: was listed; for nested models the policy that chose the parents and what it chose

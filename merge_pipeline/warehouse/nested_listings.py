@@ -12,18 +12,18 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
 from merge_pipeline.sync.nested_policy import ParentListing, ParentState
-from merge_pipeline.warehouse.mirror_tables import LINKED_ACCOUNT_ID, PARENT_ID, RECORD_ID
+from merge_pipeline.warehouse.mirror_tables import (
+    ABSENT_SINCE,
+    LINKED_ACCOUNT_ID,
+    PARENT_ID,
+    RECORD_ID,
+)
 from merge_pipeline.warehouse.pipeline_tables import nested_full_relists, nested_parent_listings
-
-#: the mirror's own "absent from Merge's complete listing" mark, where mirror tables have it:
-#: such a parent counts as deleted when choosing parents (its path would answer 404)
-ABSENT_SINCE = "_absent_since"
 
 
 def _deleted(parent_table: sa.Table) -> sa.ColumnElement[bool]:
-    flagged: sa.ColumnElement[bool] = parent_table.c.remote_was_deleted
-    absent = parent_table.c.get(ABSENT_SINCE)
-    return flagged if absent is None else sa.or_(flagged, absent.is_not(None))
+    """Flagged by Merge, or absent from Merge's complete listing (its path would answer 404)."""
+    return sa.or_(parent_table.c.remote_was_deleted, parent_table.c[ABSENT_SINCE].is_not(None))
 
 
 def parent_states(
@@ -147,5 +147,5 @@ def set_parent(
 
 
 def children_of(table: sa.Table, parent_ids: Sequence[str]) -> sa.ColumnElement[bool]:
-    """Rows listed under one of these parents: the scope of a partial re-list's missing check."""
+    """Rows listed under one of these parents: the scope of a partial re-list's absence check."""
     return table.c[PARENT_ID] == sa.any_(sa.cast(sa.literal(list(parent_ids)), pg.ARRAY(sa.Text)))

@@ -1,7 +1,7 @@
 """Views of the live rows of every mirror table, for analysts: ``hris_current.employee``.
 
 Mirror tables keep every row Merge ever returned, deleted ones included (``remote_was_deleted``,
-and ``_absent_since`` where the mirror records that a full re-list stopped returning a row).
+and ``_absent_since`` where a full re-list stopped returning a row).
 Most questions are about what exists now, so each category gets a second schema,
 ``<category>_current``, with one view per mirror table, of the same name, that hides those rows.
 
@@ -19,8 +19,8 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-#: Set when a full re-list stops returning a row; hidden from the views when the table has it.
-ABSENT_SINCE = "_absent_since"
+from merge_pipeline.warehouse.mirror_tables import ABSENT_SINCE
+
 DELETED = "remote_was_deleted"
 CURRENT_SUFFIX = "_current"
 _DIALECT = postgresql.dialect()
@@ -33,10 +33,7 @@ def current_schema(schema: str) -> str:
 
 def live_rows(table: sa.Table) -> sa.ColumnElement[bool]:
     """What "current" means: not deleted in Merge, and still listed by the last full re-list."""
-    condition: sa.ColumnElement[bool] = sa.not_(table.c[DELETED])
-    if ABSENT_SINCE in table.c:
-        condition = sa.and_(condition, table.c[ABSENT_SINCE].is_(None))
-    return condition
+    return sa.and_(sa.not_(table.c[DELETED]), table.c[ABSENT_SINCE].is_(None))
 
 
 def view_query(table: sa.Table) -> str:
@@ -49,11 +46,9 @@ def view_comment(table: sa.Table) -> str:
     """Says what the view is, and fingerprints what it was made from."""
     source = "\n".join([view_query(table), *sorted(table.c.keys())])
     digest = hashlib.sha256(source.encode()).hexdigest()[:16]
-    hidden = "deleted in Merge" + (
-        " or absent from the last full re-list" if ABSENT_SINCE in table.c else ""
-    )
     return (
-        f"Rows of {table.schema}.{table.name} not {hidden}. "
+        f"Rows of {table.schema}.{table.name} not deleted in Merge or absent from the last "
+        "full re-list. "
         f"Made by merge-pipeline (definition {digest}); do not edit."
     )
 

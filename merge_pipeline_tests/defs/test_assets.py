@@ -15,7 +15,7 @@ from merge_pipeline.defs.assets import CATEGORY_ASSETS, asset_key
 from merge_pipeline.defs.partitions import partitions_name
 from merge_pipeline.warehouse.run_leases import account_run_lease
 from merge_pipeline_tests.defs.conftest import Accounts
-from merge_pipeline_tests.defs.mirror import assert_mirror_matches_sandbox
+from merge_pipeline_tests.oracle import assert_mirror_matches
 from merge_sandbox.admin import AccountInfo, SandboxAdmin
 
 pytestmark = pytest.mark.integration
@@ -56,7 +56,7 @@ def test_a_run_mirrors_every_model_of_the_account(
     materialized = {m.asset_key for m in result.asset_materializations_for_node("hris_mirror")}
     assert result.success and materialized == {asset_key(m) for m in models}
     for model in models:
-        assert_mirror_matches_sandbox(engine, admin, info.id, model.model_id)
+        assert_mirror_matches(engine, admin, info.id, model.model_id)
 
 
 def test_each_materialization_carries_the_syncs_figures(

@@ -24,7 +24,7 @@ from merge_pipeline.warehouse.vault import TokenVault
 from merge_pipeline_tests.conftest import SENTINEL_API_KEY
 from merge_pipeline_tests.dagster_stack import DagsterStack, dagster_stack
 from merge_pipeline_tests.defs.conftest import Accounts
-from merge_pipeline_tests.defs.mirror import assert_mirror_matches_sandbox
+from merge_pipeline_tests.oracle import assert_mirror_matches
 from merge_sandbox.admin import SandboxAdmin
 from merge_sandbox.testing import RunningSandbox, running_sandbox
 
@@ -91,7 +91,7 @@ def test_linked_accounts_of_two_categories_are_mirrored_by_the_daemon_alone(
     assert {run.status.value for found in runs.values() for run in found} == {"SUCCESS"}
     for info in linked:
         for model in load_catalog().category(info.category):
-            assert_mirror_matches_sandbox(engine, admin, info.id, model.model_id)
+            assert_mirror_matches(engine, admin, info.id, model.model_id)
 
 
 def test_a_second_run_with_nothing_changed_costs_one_call_per_incremental_model(

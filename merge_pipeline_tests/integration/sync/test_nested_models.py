@@ -48,7 +48,7 @@ def test_children_created_before_their_parent_is_mirrored_are_not_lost(harness: 
     harness.sync(account, CUSTOM_OBJECT)  # the new classes are not mirrored yet
     harness.sync(account, CLASS)
     harness.sync(account, CUSTOM_OBJECT)
-    harness.assert_mirror_equals_sandbox(account.id, CUSTOM_OBJECT)
+    harness.assert_mirror_matches(account.id, CUSTOM_OBJECT)
 
 
 def test_nested_sync_that_asks_merge_nothing_leaves_the_cursor_alone(harness: Harness) -> None:
@@ -68,8 +68,8 @@ def test_children_of_a_deleted_parent_stay_as_merge_lists_them(harness: Harness)
     harness.admin.delete_records(account.id, JOB, [_parent_with_children(harness, account)])
     harness.sync(account, JOB)
     result = harness.sync(account, QUESTION)
-    assert result.records_marked_missing == 0
-    harness.assert_mirror_equals_sandbox(account.id, QUESTION)
+    assert result.records_marked_absent == 0
+    harness.assert_mirror_matches(account.id, QUESTION)
 
 
 def test_changed_parents_sync_with_nothing_changed_lists_no_parent(harness: Harness) -> None:
@@ -80,8 +80,8 @@ def test_changed_parents_sync_with_nothing_changed_lists_no_parent(harness: Harn
     jobs = _live_jobs(harness, account)
     assert (first.full_relist, first.parents_listed) == (True, jobs)
     assert (second.full_relist, second.parents_listed, second.parents_skipped) == (False, 0, jobs)
-    assert (second.api_calls, second.records_marked_missing) == (0, 0)
-    harness.assert_mirror_equals_sandbox(account.id, QUESTION)
+    assert (second.api_calls, second.records_marked_absent) == (0, 0)
+    harness.assert_mirror_matches(account.id, QUESTION)
 
 
 def test_changed_parents_relists_only_the_changed_parent(harness: Harness) -> None:
@@ -91,8 +91,8 @@ def test_changed_parents_relists_only_the_changed_parent(harness: Harness) -> No
     harness.admin.update_records(account.id, JOB, [_parent_with_children(harness, account)])
     harness.sync(account, JOB)
     result = harness.sync(account, QUESTION, nested_policy=CHANGED)
-    assert (result.parents_listed, result.api_calls, result.records_marked_missing) == (1, 1, 0)
-    harness.assert_mirror_equals_sandbox(account.id, QUESTION)
+    assert (result.parents_listed, result.api_calls, result.records_marked_absent) == (1, 1, 0)
+    harness.assert_mirror_matches(account.id, QUESTION)
 
 
 def test_child_added_under_an_unchanged_parent_arrives_with_the_next_full_relist(
@@ -112,7 +112,7 @@ def test_child_added_under_an_unchanged_parent_arrives_with_the_next_full_relist
         account, QUESTION, nested_policy=CHANGED, nested_full_relist_every=timedelta(0)
     )
     assert (stale, result.full_relist) == (set(created), True)
-    harness.assert_mirror_equals_sandbox(account.id, QUESTION)
+    harness.assert_mirror_matches(account.id, QUESTION)
 
 
 def test_parent_merge_no_longer_knows_is_skipped_without_failing_the_sync(
@@ -127,12 +127,12 @@ def test_parent_merge_no_longer_knows_is_skipped_without_failing_the_sync(
         )
     result = harness.sync(account, QUESTION)
     assert result.parents_not_found == 1
-    harness.assert_mirror_equals_sandbox(account.id, QUESTION)
+    harness.assert_mirror_matches(account.id, QUESTION)
 
 
-def test_only_children_of_parents_listed_can_be_marked_missing(harness: Harness) -> None:
+def test_only_children_of_parents_listed_can_be_marked_absent(harness: Harness) -> None:
     """Two rows Merge no longer lists, one under a parent this sync lists and one under a parent
-    it skips: only the first is marked missing."""
+    it skips: only the first is marked absent."""
     account = harness.account("ats", records=400)
     harness.sync(account, JOB)
     harness.sync(account, QUESTION, nested_policy=CHANGED)
@@ -149,7 +149,35 @@ def test_only_children_of_parents_listed_can_be_marked_missing(harness: Harness)
     harness.admin.update_records(account.id, JOB, [changed_job])
     harness.sync(account, JOB)
     result = harness.sync(account, QUESTION, nested_policy=CHANGED)
-    assert (result.parents_listed, result.records_marked_missing) == (1, 1)
+    assert (result.parents_listed, result.records_marked_absent) == (1, 1)
+
+
+def test_confirmation_listing_relists_only_the_parent_with_a_child_left_out(
+    harness: Harness,
+) -> None:
+    """A full listing of a nested model lists every parent; confirming that a child is gone
+    must not list them all again, only the parent the child was listed under."""
+    account = harness.account("ats", records=400)
+    harness.sync(account, JOB)
+    harness.sync(account, QUESTION)
+    baseline = harness.sync(account, QUESTION)  # nothing left out: no confirmation
+    questions = mirror_tables()[QUESTION]
+    with harness.engine.begin() as connection:
+        connection.execute(
+            sa.insert(questions).values(
+                linked_account_id=account.id,
+                id="question-gone",
+                _raw={},
+                **{PARENT_ID: _parent_with_children(harness, account)},
+            )
+        )
+    result = harness.sync(account, QUESTION)
+    assert (
+        result.confirmation_listings,
+        result.records_marked_absent,
+        result.api_calls - baseline.api_calls,
+    ) == (1, 1, 1)
+    harness.assert_mirror_matches(account.id, QUESTION)
 
 
 def test_deleted_parent_that_answers_404_is_not_asked_again(harness: Harness) -> None:

@@ -72,7 +72,7 @@ def test_sync_killed_mid_fetch_and_rerun_leaves_a_correct_mirror(
     harness.admin.mutate(account.id, EMPLOYEE, updates=10, deletes=3)
     result = harness.sync(account, EMPLOYEE)
     assert result.full_fetch
-    harness.assert_mirror_equals_sandbox(account.id, EMPLOYEE)
+    harness.assert_mirror_matches(account.id, EMPLOYEE)
     with engine.connect() as connection:
         statuses = connection.execute(
             sa.select(sync_runs.c.status)
@@ -97,7 +97,7 @@ def test_many_accounts_sync_concurrently(harness: Harness) -> None:
     assert len(outcomes) == sum(len(models) for models in plan.values())
     for account in accounts:
         for model in plan[account.id]:
-            harness.assert_mirror_equals_sandbox(account.id, model.model_id)
+            harness.assert_mirror_matches(account.id, model.model_id)
 
 
 def _models(category: str) -> list[CommonModel]:
@@ -145,9 +145,7 @@ def test_no_secret_reaches_logs_errors_or_history(
             *traceback.format_exception(bad_key_error.value),
         ]
     )
-    assert "relink" in str(bad_token_error.value).lower() or account.id in str(
-        bad_token_error.value
-    )
+    assert "relinking" in str(bad_token_error.value)
     for secret in (SENTINEL_API_KEY, account.account_token, bad_token):
         assert secret not in rendered
     assert "hris/v1/employees" in caplog.text  # the logs did see the traffic
@@ -173,4 +171,4 @@ def test_rate_limiter_keeps_a_sync_under_merges_limit_instead_of_bouncing(
     assert result.api_calls > 10
     assert result.rate_limited == 0
     assert result.rate_limit_wait_s > 0
-    harness.assert_mirror_equals_sandbox(account.id, EMPLOYEE)
+    harness.assert_mirror_matches(account.id, EMPLOYEE)

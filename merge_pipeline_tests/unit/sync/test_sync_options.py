@@ -1,4 +1,5 @@
-"""The nested policy reaches a sync from the settings; a bad value is named in one line."""
+"""The nested policy and the deletion sweep reach a sync from the settings (Dagster runs and the
+CLI build their options the same way); a bad value is named in one line."""
 
 from datetime import timedelta
 
@@ -26,6 +27,16 @@ def test_settings_choose_the_nested_policy_and_interval_of_a_sync() -> None:
         timedelta(hours=24),
         True,
     )
+
+
+@pytest.mark.parametrize(("sweep_s", "expected"), [(3600, timedelta(hours=1)), (None, None)])
+def test_settings_choose_the_deletion_sweep_of_a_sync(
+    sweep_s: float | None, expected: timedelta | None
+) -> None:
+    settings = load_settings(
+        **REQUIRED, token_encryption_key=SecretStr(generate_key()), deletion_sweep_s=sweep_s
+    )
+    assert SyncOptions.from_settings(settings).deletion_sweep == expected
 
 
 def test_unknown_nested_policy_is_named_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
