@@ -46,7 +46,10 @@ class DagsterStack:
     def launch(self, job: str, account_id: str, *, tags: Mapping[str, str] | None = None) -> None:
         """Submit a run of ``job`` for one account through the queue, as an operator would."""
         all_tags = {"dagster/partition": account_id, "merge/account": account_id, **(tags or {})}
-        self.launch_async(job, all_tags).wait(timeout=120)
+        launch = self.launch_async(job, all_tags)
+        _, errors = launch.communicate(timeout=120)
+        if launch.returncode:
+            raise RuntimeError(f"dagster job launch failed: {errors.decode()[-2000:]}")
 
     def launch_async(self, job: str, tags: Mapping[str, str]) -> "subprocess.Popen[bytes]":
         command = [
@@ -96,6 +99,9 @@ def dagster_stack(
         **os.environ,
         **environment,
         "DAGSTER_HOME": str(home),
+        "PYTHONPATH": os.pathsep.join(
+            filter(None, [str(REPOSITORY), os.environ.get("PYTHONPATH")])
+        ),
         "DAGSTER_PG_URL": storage_url.set(drivername="postgresql+psycopg2").render_as_string(
             hide_password=False
         ),

@@ -115,7 +115,7 @@ def test_runs_for_one_account_never_overlap(
     tags = {"dagster/partition": info.id, "merge/account": info.id}
     launches = [stack.launch_async("sync_ats", tags) for _ in range(3)]
     for launch in launches:
-        launch.wait(timeout=120)
+        launch.communicate(timeout=120)
     stack.wait_for_runs(info.id, 4, timeout_s=300)
     records = stack.instance.get_run_records(filters=dg.RunsFilter(tags={"merge/account": info.id}))
     spans = sorted((r.start_time or 0.0, r.end_time or 0.0) for r in records)
