@@ -47,7 +47,7 @@ class DagsterStack:
         """Submit a run of ``job`` for one account through the queue, as an operator would."""
         all_tags = {"dagster/partition": account_id, "merge/account": account_id, **(tags or {})}
         launch = self.launch_async(job, all_tags)
-        _, errors = launch.communicate(timeout=120)
+        _, errors = launch.communicate(timeout=600)
         if launch.returncode:
             raise RuntimeError(f"dagster job launch failed: {errors.decode()[-2000:]}")
 
