@@ -7,7 +7,9 @@ import sqlalchemy as sa
 import uvicorn
 
 from merge_pipeline.settings import Settings
-from merge_pipeline.webhooks.app import create_app
+from merge_pipeline.webhooks.app import WEBHOOK_PATH, create_app
+
+logger = logging.getLogger(__name__)
 
 
 def make_server(
@@ -36,10 +38,12 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def serve(settings: Settings, engine: sa.Engine, host: str, port: int) -> None:
-    """Serve until interrupted (Ctrl-C or SIGTERM stop it gracefully)."""
+    """Serve until interrupted (Ctrl-C or SIGTERM stop it gracefully); port 0 = any free one."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     server = make_server(settings, engine)
     sock = bind(host, port)
+    bound_port = sock.getsockname()[1]
+    logger.info("receiving Merge's webhooks at http://%s:%d%s", host, bound_port, WEBHOOK_PATH)
     try:
         server.run(sockets=[sock])
     finally:
