@@ -5,6 +5,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from merge_pipeline.warehouse.accounts import account_token
 from merge_pipeline_tests.conftest import SENTINEL_SIGNING_KEY
@@ -13,7 +14,9 @@ from merge_pipeline_tests.integration.webhooks.conftest import (
     Stack,
     linked_body,
     receiver_log,
+    running_receiver,
 )
+from merge_sandbox.webhooks import sign
 
 LINKED = "LinkedAccount.linked"
 
@@ -178,3 +181,31 @@ def test_the_signing_key_never_leaves_the_receiver(
         httpx.get(f"{receiver.receiver_url}/health", timeout=10).text,
     ]
     assert SENTINEL_SIGNING_KEY not in receiver_log(caplog) + "".join(answers)
+
+
+@pytest.fixture
+def receiver_without_database(stack: Stack) -> Iterator[str]:
+    """A receiver whose database refuses connections (a port nothing listens on)."""
+    unreachable = sa.create_engine("postgresql+psycopg2://postgres@127.0.0.1:1/nowhere")
+    with running_receiver(stack.settings, unreachable) as url:
+        yield url
+    unreachable.dispose()
+
+
+def test_event_that_cannot_be_stored_is_not_acknowledged(
+    stack: Stack, receiver_without_database: str
+) -> None:
+    """Merge retries anything but a 2xx, so a 503 here loses nothing."""
+    body = linked_body("acct-db-down", "tok-db-down")
+    headers = {"X-Merge-Webhook-Signature": sign(body, SENTINEL_SIGNING_KEY)}
+    response = httpx.post(
+        f"{receiver_without_database}/webhooks/merge", content=body, headers=headers, timeout=30
+    )
+    assert response.status_code == 503
+
+
+def test_health_fails_while_the_database_is_unreachable(
+    stack: Stack, receiver_without_database: str
+) -> None:
+    response = httpx.get(f"{receiver_without_database}/health", timeout=30)
+    assert (response.status_code, response.json()["status"]) == (503, "unhealthy")
