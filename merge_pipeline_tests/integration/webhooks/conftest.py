@@ -1,6 +1,7 @@
 """A real receiver (uvicorn on a free port, in a thread) fed by a real sandbox, on PostgreSQL."""
 
 import contextlib
+import secrets
 import socket
 import threading
 import time
@@ -169,6 +170,8 @@ def stack(engine: sa.Engine, database_url: URL, encryption_key: str) -> Iterator
     with running_sandbox(
         accounts=1,
         records=20,
+        # Sandbox ids follow from the seed; the session database holds other tests' accounts.
+        seed=secrets.randbits(31),
         api_key=SENTINEL_API_KEY,
         categories=["hris"],
         webhook_url=f"{receiver_url}/webhooks/merge",
