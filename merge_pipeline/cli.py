@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from merge_pipeline.settings import Settings, SettingsError
+from merge_pipeline.webhooks.commands import exchange_command, receiver_command
 
 
 @contextmanager
@@ -218,6 +219,9 @@ def sync(
     if failed:
         raise click.ClickException(f"{failed} of {len(outcomes)} syncs failed")
 
+
+main.add_command(receiver_command)
+accounts.add_command(exchange_command)
 
 if __name__ == "__main__":
     main()

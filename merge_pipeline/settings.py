@@ -60,6 +60,21 @@ class Settings(BaseSettings):
     webhook_signing_key: SecretStr | None = Field(
         default=None, description="Merge's webhook signature key (Dashboard > Webhooks > Security)."
     )
+    webhook_linked_event: str = Field(
+        default="LinkedAccount.linked",
+        description="hook.event of Merge's linked-account webhook, the one carrying the account "
+        "token (CONTRACT §6).",
+    )
+    webhook_max_body_bytes: int = Field(
+        default=1_048_576,
+        ge=1024,
+        description="The receiver refuses larger webhook bodies with 413.",
+    )
+    receiver_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer secret a company's backend presents to the receiver's public-token "
+        "exchange endpoint; unset = the endpoint refuses every call.",
+    )
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL of an external PostgreSQL; unset = the embedded server.",

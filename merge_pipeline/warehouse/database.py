@@ -31,3 +31,9 @@ def engine_for(
     if migrate_schema:
         migrate(engine)
     return engine
+
+
+def ping(engine: sa.Engine) -> None:
+    """One round trip to the database (raises if it is unreachable): for health endpoints."""
+    with engine.connect() as connection:
+        connection.execute(sa.text("SELECT 1"))

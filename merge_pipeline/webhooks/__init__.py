@@ -1,0 +1,1 @@
+"""Merge -> us: the signed-webhook receiver and the embedded Link token exchange."""
