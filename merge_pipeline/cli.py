@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from merge_pipeline.db_cli import db as db_command
 from merge_pipeline.settings import Settings, SettingsError
 
 
@@ -211,6 +212,8 @@ def sync(
     if failed:
         raise click.ClickException(f"{failed} of {len(outcomes)} syncs failed")
 
+
+main.add_command(db_command)  # merge_pipeline/db_cli.py: url, shell, start, stop
 
 if __name__ == "__main__":
     main()
