@@ -31,6 +31,7 @@ from merge_pipeline.warehouse.server import (
     normalise_url,
     stop_embedded,
     with_database,
+    without_password,
 )
 
 
@@ -92,7 +93,7 @@ def db_shell() -> None:
     env = dict(os.environ)
     if url.password:
         env["PGPASSWORD"] = str(url.password)
-    os.execve(psql, [psql, libpq_url(url.set(password=None))], env)  # noqa: S606
+    os.execve(psql, [psql, libpq_url(without_password(url))], env)  # noqa: S606
 
 
 @db.command("start")

@@ -141,13 +141,18 @@ def sandbox_process(port: int, accounts_file: Path, env: dict[str, str]) -> Mana
     )  # fmt: skip
 
 
-def dagster_process(port: int, env: dict[str, str]) -> ManagedProcess:
-    """``dagster dev`` as the demo starts it: settings and secrets in its environment."""
+def dagster_process(port: int, env: dict[str, str], home: Path | None = None) -> ManagedProcess:
+    """``dagster dev`` as the demo starts it: settings and secrets in its environment.
+
+    It runs in its home folder: from the repository, `dagster dev` warns that the dagster.yaml
+    there is not the one in DAGSTER_HOME (though it is the same file).
+    """
     return ManagedProcess(
         "dagster",
-        [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml",
+        [sys.executable, "-m", "dagster", "dev", "-w", str(Path("workspace.yaml").resolve()),
          "-h", "127.0.0.1", "-p", str(port)],
         env=env,
+        cwd=home,
         ready_url=f"http://127.0.0.1:{port}/server_info",
         ready_check=is_dagster_answer,
     )  # fmt: skip
@@ -170,7 +175,7 @@ def dagster_environment(home: Path) -> dict[str, str]:
     return {
         "DAGSTER_HOME": str(home),
         # `dg` (dagster-dg-cli) is not part of the locked dependencies, so `dagster dev` it is
-        "PYTHONWARNINGS": "ignore::UserWarning:dagster._cli.dev",
+        "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded:FutureWarning",
     }
 
 
@@ -279,7 +284,8 @@ def run_demo(data_dir: Path = Path(".data"), port: int = DAGSTER_PORT) -> int:
             **DEMO_AUTOMATION,
         }
         _write_env(env_file, env)
-        dagster = dagster_process(port, env | dagster_environment(dagster_home(data_dir)))
+        home = dagster_home(data_dir)
+        dagster = dagster_process(port, env | dagster_environment(home), home)
         services.append(dagster)
         dagster.start()
         dagster.wait_ready()

@@ -16,6 +16,7 @@ import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
@@ -58,12 +59,14 @@ class ManagedProcess:
     env: Mapping[str, str] = field(default_factory=dict)
     ready_url: str | None = None
     ready_check: ReadyCheck = answers_ok
+    cwd: Path | None = None
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     def start(self) -> None:
         self._process = subprocess.Popen(  # noqa: S603 - argv is ours, never a shell string
             list(self.argv),
             env={**os.environ, **self.env},
+            cwd=self.cwd,
             start_new_session=True,
             restore_signals=True,
         )

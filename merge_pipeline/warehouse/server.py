@@ -55,9 +55,14 @@ def normalise_url(url: str | URL) -> URL:
 def libpq_url(url: str | URL, *, hide_password: bool = True) -> str:
     """The URL as ``psql`` and other libpq programs read it: no ``+driver`` suffix."""
     parsed = normalise_url(url).set(drivername="postgresql")
-    if not parsed.password:
-        parsed = parsed.set(password=None)
+    if not parsed.password:  # the embedded server's empty password would print as ***
+        parsed = without_password(parsed)
     return parsed.render_as_string(hide_password=hide_password)
+
+
+def without_password(url: URL) -> URL:
+    """The URL minus its password (``URL.set`` ignores None, so it cannot drop one)."""
+    return url._replace(password=None)
 
 
 def with_database(url: str | URL, database: str) -> URL:

@@ -64,3 +64,11 @@ def test_db_url_prints_a_url_psql_accepts(postgres_server: URL, tmp_path: Path) 
         [psql, printed, "-tAc", "SELECT 41 + 1"], capture_output=True, text=True, check=True
     )
     assert answer.stdout.strip() == "42"
+
+
+def test_the_embedded_servers_empty_password_is_left_out_of_the_psql_url() -> None:
+    embedded = "postgresql://postgres:@/merge_pipeline?host=/srv/repo/.data/pg"
+    assert (
+        libpq_url(embedded)
+        == "postgresql://postgres@/merge_pipeline?host=%2Fsrv%2Frepo%2F.data%2Fpg"
+    )
