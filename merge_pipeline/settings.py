@@ -140,7 +140,8 @@ def describe_validation_error(error: ValidationError) -> str:
 def load_settings(**overrides: object) -> Settings:
     """Read the settings, raising :class:`SettingsError` with a one-line explanation."""
     try:
-        return Settings(_env_file=env_files(), **overrides)  # type: ignore[arg-type]
+        overrides.setdefault("_env_file", env_files())  # a caller's own choice wins
+        return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         raise SettingsError(describe_validation_error(error)) from None
 
