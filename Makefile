@@ -18,8 +18,11 @@ $(BIN)/.installed: pyproject.toml requirements.lock
 
 install: $(BIN)/.installed  ## create the virtualenv and install the locked dependencies
 
-demo: install  ## run everything: PostgreSQL, Merge sandbox, webhook receiver, Dagster UI
-	$(BIN)/merge-pipeline demo
+#: `make demo PORT=3001` when 3000 is taken (the demo says so in one line rather than wait)
+PORT ?= 3000
+
+demo: install  ## run everything: PostgreSQL, Merge sandbox, Dagster UI (PORT=3000)
+	$(BIN)/merge-pipeline demo --port $(PORT)
 
 test: install lint typecheck defs pytest  ## ruff, mypy, Dagster's own check and the test suite
 
@@ -58,5 +61,6 @@ adversarial: install  ## every end-to-end sync test once per adversarial sandbox
 		MERGE_SANDBOX_ADVERSITY=$$switch $(BIN)/pytest -q merge_pipeline_tests/integration/sync || exit 1; \
 	done
 
-clean:  ## remove the virtualenv and local data (stops nothing)
+clean:  ## stop the embedded PostgreSQL, remove the virtualenv and local data
+	@if [ -x $(BIN)/merge-pipeline ]; then $(BIN)/merge-pipeline db stop; fi
 	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache

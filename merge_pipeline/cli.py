@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from merge_pipeline.db_cli import db as db_command
 from merge_pipeline.settings import Settings, SettingsError
 from merge_pipeline.webhooks.commands import exchange_command, receiver_command
 
@@ -222,6 +223,7 @@ def sync(
 
 main.add_command(receiver_command)
 accounts.add_command(exchange_command)
+main.add_command(db_command)  # merge_pipeline/db_cli.py: url, shell, start, stop
 
 if __name__ == "__main__":
     main()

@@ -3,16 +3,21 @@
 Everything it starts, it stops on Ctrl-C (or SIGTERM). Demo secrets are generated once into
 ``.data/demo.env`` (git-ignored), so tokens stay encrypted with the same key across restarts;
 the same file also receives the sandbox and database URLs of the running demo, so that
-``env $(cat .data/demo.env) merge-pipeline sync --all-accounts`` works from another terminal.
+``MERGE_PIPELINE_ENV_FILE=.data/demo.env merge-pipeline sync --all-accounts`` works from another
+terminal without a secret on any command line (``ps`` shows every process's arguments to every
+user): the children get their secrets through the environment, never as arguments.
 
 The sandbox is started as a separate program (``python -m merge_sandbox.cli``): the pipeline
-talks to it over HTTP exactly as it would to Merge and never imports it.
+talks to it over HTTP exactly as it would to Merge and never imports it. A port that is taken
+fails at once in one line (Dagster's) or is swapped for a free one (the sandbox's), and each
+service counts as ready only when the answer is its own, not another program's.
 """
 
 import json
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sys
@@ -20,17 +25,21 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+import httpx
 import sqlalchemy as sa
 from pydantic import SecretStr
+from sqlalchemy.engine import URL
 
-from merge_pipeline.processes import ManagedProcess
+from merge_pipeline.processes import ManagedProcess, PortTaken, port_is_free, require_free_port
 from merge_pipeline.warehouse.accounts import LinkedAccount, save_account
 from merge_pipeline.warehouse.migrate import migrate
 from merge_pipeline.warehouse.server import (
     DAGSTER_DATABASE,
     WAREHOUSE_DATABASE,
+    DatabaseUrlError,
     EmbeddedPostgres,
     ensure_database,
+    libpq_url,
     normalise_url,
 )
 from merge_pipeline.warehouse.vault import TokenVault, generate_key
@@ -42,6 +51,8 @@ SANDBOX_CATEGORIES = "hris,ats,crm,accounting,ticketing"
 SANDBOX_ACCOUNTS = 5  # one per category above
 SANDBOX_RECORDS = 25_000  # in all: the first syncs finish within about a minute
 SANDBOX_TRICKLE_PER_MINUTE = 30  # records changed in the background, for incremental syncs
+#: the sandbox plays Merge's Enterprise plan; the pipeline's default is the Launch plan's 100
+DEMO_RATE_LIMIT_PER_MINUTE = 600
 #: the demo compresses a night into minutes: accounts are discovered (and first synced) within
 #: half a minute, and the safety-net schedule syncs every account every five minutes
 DEMO_AUTOMATION = {
@@ -85,15 +96,108 @@ def _write_env(path: Path, values: dict[str, str]) -> None:
 
 
 def _free_port(preferred: int) -> int:
-    """``preferred`` if nobody listens there, else any free port."""
-    for candidate in (preferred, 0):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", candidate))
-            except OSError:
-                continue
-            return int(probe.getsockname()[1])
-    raise RuntimeError("no free port")
+    """``preferred`` if nobody listens there, else a port the kernel picks."""
+    if port_is_free(preferred):
+        return preferred
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def is_dagster_answer(response: httpx.Response) -> bool:
+    """Dagster's webserver answers /server_info with its versions; another server does not."""
+    return response.status_code == 200 and "dagster_webserver_version" in _json(response)
+
+
+def is_sandbox_answer(response: httpx.Response) -> bool:
+    """The sandbox's health answer: ``{"ok": true, "accounts": N}``."""
+    body = _json(response)
+    return response.status_code == 200 and body.get("ok") is True and "accounts" in body
+
+
+def _json(response: httpx.Response) -> dict[str, object]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def sandbox_process(port: int, accounts_file: Path, env: dict[str, str]) -> ManagedProcess:
+    """The sandbox as the demo starts it: secrets in its environment, never in its arguments."""
+    return ManagedProcess(
+        "merge-sandbox",
+        [sys.executable, "-m", "merge_sandbox.cli", "serve",
+         "--accounts", str(SANDBOX_ACCOUNTS), "--records", str(SANDBOX_RECORDS),
+         "--categories", SANDBOX_CATEGORIES,
+         "--trickle-per-minute", str(SANDBOX_TRICKLE_PER_MINUTE),
+         "--port", str(port), "--accounts-file", str(accounts_file)],
+        env={
+            "MERGE_SANDBOX_API_KEY": env["MERGE_PIPELINE_API_KEY"],
+            "MERGE_SANDBOX_WEBHOOK_SIGNING_KEY": env["MERGE_PIPELINE_WEBHOOK_SIGNING_KEY"],
+        },
+        ready_url=f"http://127.0.0.1:{port}/_sandbox/health",
+        ready_check=is_sandbox_answer,
+    )  # fmt: skip
+
+
+def dagster_process(port: int, env: dict[str, str], home: Path | None = None) -> ManagedProcess:
+    """``dagster dev`` as the demo starts it: settings and secrets in its environment.
+
+    It runs in its home folder: from the repository, `dagster dev` warns that the dagster.yaml
+    there is not the one in DAGSTER_HOME (though it is the same file).
+    """
+    return ManagedProcess(
+        "dagster",
+        [sys.executable, "-m", "dagster", "dev", "-w", str(Path("workspace.yaml").resolve()),
+         "-h", "127.0.0.1", "-p", str(port)],
+        env=env,
+        cwd=home,
+        ready_url=f"http://127.0.0.1:{port}/server_info",
+        ready_check=is_dagster_answer,
+    )  # fmt: skip
+
+
+def dagster_home(data_dir: Path) -> Path:
+    """Dagster's home inside the data folder, holding the repository's dagster.yaml.
+
+    Without DAGSTER_HOME, ``dagster dev`` announces a temporary storage folder it does not use
+    (storage is PostgreSQL) and other Dagster commands create ``~/.dagster``.
+    """
+    home = (data_dir / "dagster").resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(Path(__file__).resolve().parent.parent / "dagster.yaml", home / "dagster.yaml")
+    return home
+
+
+def dagster_environment(home: Path) -> dict[str, str]:
+    """Switch off what can be switched off: the `dg dev` notice and the first-visit pop-up."""
+    return {
+        "DAGSTER_HOME": str(home),
+        # `dg` (dagster-dg-cli) is not part of the locked dependencies, so `dagster dev` it is
+        "PYTHONWARNINGS": "ignore:Function `dev_command` is superseded:FutureWarning",
+    }
+
+
+def banner(
+    dagster_url: str, sandbox_url: str, accounts: int, warehouse: URL, env_file: Path
+) -> list[str]:
+    """What a newcomer needs once everything is up: where to look, how to query, how to sync."""
+    merge_cli = Path(sys.executable).parent / "merge-pipeline"
+    query = (
+        f"psql '{libpq_url(warehouse)}'"
+        if not warehouse.password
+        else f"MERGE_PIPELINE_ENV_FILE={env_file} {merge_cli} db shell"
+    )
+    return [
+        f"Dagster UI:        {dagster_url}   (Ctrl-C stops everything)",
+        f"Merge sandbox:     {sandbox_url}   ({accounts} linked accounts registered)",
+        f"query the mirror:  {query}",
+        f"sync from a shell: MERGE_PIPELINE_ENV_FILE={env_file} {merge_cli} sync --all-accounts",
+        f"rate limit:        {DEMO_RATE_LIMIT_PER_MINUTE} calls/min per account (the sandbox "
+        "plays Enterprise); the default, 100, is Merge's Launch plan: set "
+        "MERGE_PIPELINE_RATE_LIMIT_PER_MINUTE to your plan's (Professional 400, Enterprise 600)",
+    ]
 
 
 def _register_sandbox_accounts(engine: sa.Engine, accounts_file: Path, key: str) -> int:
@@ -122,6 +226,18 @@ def run_demo(data_dir: Path = Path(".data"), port: int = DAGSTER_PORT) -> int:
     """Start the stack, block until interrupted, then stop every process it started."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        require_free_port(
+            port, "Dagster UI", f"choose another: make demo PORT={port + 1} (or --port {port + 1})"
+        )
+        external = os.environ.get("MERGE_PIPELINE_DATABASE_URL")
+        server = normalise_url(external) if external else None
+    except PortTaken as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 2
+    except DatabaseUrlError as error:
+        print(f"Error: MERGE_PIPELINE_DATABASE_URL {error}", file=sys.stderr)
+        return 2
     stop = threading.Event()
 
     def _request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -132,11 +248,11 @@ def run_demo(data_dir: Path = Path(".data"), port: int = DAGSTER_PORT) -> int:
     signal.signal(signal.SIGTERM, _request_stop)
 
     env = demo_secrets(data_dir)
-    external = os.environ.get("MERGE_PIPELINE_DATABASE_URL")
-    embedded = None if external else EmbeddedPostgres(data_dir)
+    env_file = data_dir / "demo.env"
+    embedded = None if server is not None else EmbeddedPostgres(data_dir)
     services: list[ManagedProcess] = []
     try:
-        server = normalise_url(external) if external else embedded.start()  # type: ignore[union-attr]
+        server = server or embedded.start()  # type: ignore[union-attr]
         warehouse_url = ensure_database(server, WAREHOUSE_DATABASE)
         dagster_url = ensure_database(server, DAGSTER_DATABASE)
         engine = sa.create_engine(warehouse_url)
@@ -144,19 +260,11 @@ def run_demo(data_dir: Path = Path(".data"), port: int = DAGSTER_PORT) -> int:
         log.info("warehouse ready: %s", warehouse_url.render_as_string(hide_password=True))
 
         sandbox_port = _free_port(SANDBOX_PORT)
+        if sandbox_port != SANDBOX_PORT:
+            log.info("port %d is taken; the sandbox listens on %d", SANDBOX_PORT, sandbox_port)
         accounts_file = data_dir / "sandbox-accounts.json"
         accounts_file.unlink(missing_ok=True)
-        sandbox = ManagedProcess(
-            "merge-sandbox",
-            [sys.executable, "-m", "merge_sandbox.cli", "serve",
-             "--accounts", str(SANDBOX_ACCOUNTS), "--records", str(SANDBOX_RECORDS),
-             "--categories", SANDBOX_CATEGORIES,
-             "--trickle-per-minute", str(SANDBOX_TRICKLE_PER_MINUTE),
-             "--port", str(sandbox_port), "--api-key", env["MERGE_PIPELINE_API_KEY"],
-             "--webhook-signing-key", env["MERGE_PIPELINE_WEBHOOK_SIGNING_KEY"],
-             "--accounts-file", str(accounts_file)],
-            ready_url=f"http://127.0.0.1:{sandbox_port}/_sandbox/health",
-        )  # fmt: skip
+        sandbox = sandbox_process(sandbox_port, accounts_file, env)
         services.append(sandbox)
         sandbox.start()
         sandbox.wait_ready()
@@ -170,38 +278,41 @@ def run_demo(data_dir: Path = Path(".data"), port: int = DAGSTER_PORT) -> int:
 
         env |= {
             "MERGE_PIPELINE_BASE_URL": sandbox_url,
-            # the demo's linked accounts are on Merge's Enterprise plan (600 calls a minute)
-            "MERGE_PIPELINE_RATE_LIMIT_PER_MINUTE": "600",
+            "MERGE_PIPELINE_RATE_LIMIT_PER_MINUTE": str(DEMO_RATE_LIMIT_PER_MINUTE),
             "MERGE_PIPELINE_DATABASE_URL": warehouse_url.render_as_string(hide_password=False),
             "DAGSTER_PG_URL": dagster_url.render_as_string(hide_password=False),
             **DEMO_AUTOMATION,
         }
-        _write_env(data_dir / "demo.env", env)
-        dagster = ManagedProcess(
-            "dagster",
-            [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml",
-             "-h", "127.0.0.1", "-p", str(port)],
-            env=env,
-            ready_url=f"http://127.0.0.1:{port}/server_info",
-        )  # fmt: skip
+        _write_env(env_file, env)
+        home = dagster_home(data_dir)
+        dagster = dagster_process(port, env | dagster_environment(home), home)
         services.append(dagster)
         dagster.start()
         dagster.wait_ready()
-        log.info("Dagster UI: http://127.0.0.1:%d  (Ctrl-C stops everything)", port)
-        log.info(
-            "sync from a terminal: env $(cat %s) %s/merge-pipeline sync --all-accounts",
-            data_dir / "demo.env",
-            Path(sys.executable).parent,
+        lines = banner(
+            f"http://127.0.0.1:{port}", sandbox_url, registered, warehouse_url, env_file.resolve()
         )
+        for line in lines:
+            log.info("%s", line)
         while not stop.wait(1.0):
             for service in services:
                 if not service.running:
-                    log.error("%s exited unexpectedly", service.name)
+                    others = [s.name for s in services if s is not service and s.running]
+                    log.error(
+                        "%s exited unexpectedly (exit code %s); stopping %s",
+                        service.name,
+                        service.exit_code,
+                        ", ".join(others + (["PostgreSQL"] if embedded else [])) or "nothing else",
+                    )
                     return 1
         return 0
     finally:
         for service in reversed(services):
             service.stop()
         if embedded is not None:
+            owned = embedded.owns_server
             embedded.stop()
-            log.info("stopped embedded PostgreSQL")
+            if owned:
+                log.info("stopped embedded PostgreSQL")
+            else:
+                log.info("left embedded PostgreSQL running (it was running before the demo)")

@@ -3,19 +3,51 @@
 ``dagster dev`` started from a non-interactive shell ignores SIGINT/SIGTERM and leaves code
 servers behind (STACK-NOTES.md), so the demo starts every service in a new session with default
 signal handling and, to stop it, signals the whole process group, escalating to SIGKILL.
+
+A service is ready only when its own answer comes back: another program on the same port answers
+too (a 404 is still an answer), so each service names a check of the response's content.
 """
 
 import logging
 import os
 import signal
+import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 
 log = logging.getLogger(__name__)
+ReadyCheck = Callable[[httpx.Response], bool]
+
+
+class PortTaken(RuntimeError):
+    """The port a service must listen on already has a listener (another program)."""
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether ``host:port`` can be bound now (nobody listens there)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def require_free_port(port: int, service: str, hint: str, host: str = "127.0.0.1") -> None:
+    """Fail at once, in one line naming the port, instead of waiting on a server that can't bind."""
+    if not port_is_free(port, host):
+        raise PortTaken(f"port {port} ({service}) is already in use by another program; {hint}")
+
+
+def answers_ok(response: httpx.Response) -> bool:
+    """The weakest readiness check: a 200 (use a content check where the service has one)."""
+    return response.status_code == 200
 
 
 @dataclass
@@ -26,31 +58,40 @@ class ManagedProcess:
     argv: Sequence[str]
     env: Mapping[str, str] = field(default_factory=dict)
     ready_url: str | None = None
+    ready_check: ReadyCheck = answers_ok
+    cwd: Path | None = None
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     def start(self) -> None:
         self._process = subprocess.Popen(  # noqa: S603 - argv is ours, never a shell string
             list(self.argv),
             env={**os.environ, **self.env},
+            cwd=self.cwd,
             start_new_session=True,
             restore_signals=True,
         )
         log.info("started %s (pid %d)", self.name, self._process.pid)
 
     @property
+    def exit_code(self) -> int | None:
+        """The exit code once the process has ended, else None."""
+        return None if self._process is None else self._process.poll()
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
     def wait_ready(self, timeout_s: float = 120.0) -> None:
-        """Poll ``ready_url`` until it answers; fail early if the process dies."""
+        """Poll ``ready_url`` until *this* service answers; fail early if the process dies."""
         if self.ready_url is None:
             return
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if not self.running:
-                raise RuntimeError(f"{self.name} exited before it was ready")
+                code = self._process.returncode if self._process else None
+                raise RuntimeError(f"{self.name} exited (code {code}) before it was ready")
             try:
-                if httpx.get(self.ready_url, timeout=2.0).status_code < 500:
+                if self.ready_check(httpx.get(self.ready_url, timeout=2.0)):
                     return
             except httpx.HTTPError:
                 pass

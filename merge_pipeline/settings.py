@@ -1,12 +1,15 @@
 """Every setting of merge-pipeline in one typed place.
 
-Settings come from environment variables (prefix ``MERGE_PIPELINE_``) or a ``.env`` file in the
-working directory. Secrets are :class:`pydantic.SecretStr`, so their ``repr`` and ``str`` never
-show the value; call ``.get_secret_value()`` only at the point of use.
+Settings come from environment variables (prefix ``MERGE_PIPELINE_``), a ``.env`` file in the
+working directory, or the file ``MERGE_PIPELINE_ENV_FILE`` names (e.g. the demo's
+``.data/demo.env``: reading secrets from a file keeps them off command lines). Secrets are
+:class:`pydantic.SecretStr`, so their ``repr`` and ``str`` never show the value;
+call ``.get_secret_value()`` only at the point of use.
 """
 
 import base64
 import binascii
+import os
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -17,6 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from merge_pipeline.sync.nested_policy import NestedPolicy
 
 ENV_PREFIX = "MERGE_PIPELINE_"
+ENV_FILE_VARIABLE = "MERGE_PIPELINE_ENV_FILE"
 
 
 class SettingsError(ValueError):
@@ -39,6 +43,28 @@ def _fernet_key(value: SecretStr) -> SecretStr:
 
 
 FernetKeys = Annotated[SecretStr, AfterValidator(_fernet_key)]
+
+
+def _postgres_url(value: str | None) -> str | None:
+    """A database URL must be PostgreSQL's (any ``+driver``; ``postgres://`` too)."""
+    from merge_pipeline.warehouse.server import normalise_url
+
+    if value:
+        normalise_url(value)  # raises DatabaseUrlError (a ValueError) in one line
+    return value
+
+
+PostgresUrl = Annotated[str | None, AfterValidator(_postgres_url)]
+
+
+def env_files() -> tuple[Path, ...]:
+    """``.env``, then the file ``MERGE_PIPELINE_ENV_FILE`` names (later files win)."""
+    named = os.environ.get(ENV_FILE_VARIABLE)
+    if not named:
+        return (Path(".env"),)
+    if not Path(named).is_file():
+        raise SettingsError(f"{ENV_FILE_VARIABLE} names {named}, which is not a readable file")
+    return (Path(".env"), Path(named))
 
 
 class Settings(BaseSettings):
@@ -75,7 +101,7 @@ class Settings(BaseSettings):
         description="Bearer secret a company's backend presents to the receiver's public-token "
         "exchange endpoint; unset = the endpoint refuses every call.",
     )
-    database_url: str | None = Field(
+    database_url: PostgresUrl = Field(
         default=None,
         description="SQLAlchemy URL of an external PostgreSQL; unset = the embedded server.",
     )
@@ -141,6 +167,7 @@ def describe_validation_error(error: ValidationError) -> str:
 def load_settings(**overrides: object) -> Settings:
     """Read the settings, raising :class:`SettingsError` with a one-line explanation."""
     try:
+        overrides.setdefault("_env_file", env_files())  # a caller's own choice wins
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as error:
         raise SettingsError(describe_validation_error(error)) from None
@@ -197,6 +224,6 @@ class AutomationSettings(BaseSettings):
 
 def load_automation_settings() -> AutomationSettings:
     try:
-        return AutomationSettings()
+        return AutomationSettings(_env_file=env_files())
     except ValidationError as error:
         raise SettingsError(describe_validation_error(error)) from None

@@ -19,8 +19,13 @@ from merge_sandbox.state import CATEGORY_ORDER, Sandbox
 from merge_sandbox.timefmt import parse_iso
 from merge_sandbox.webhooks import WebhookSettings
 
+#: secrets come from the environment (or the options, for quick local use): a command line is
+#: readable by every user of the machine through ``ps`` and /proc/<pid>/cmdline
+API_KEY_VARIABLE = "MERGE_SANDBOX_API_KEY"
+SIGNING_KEY_VARIABLE = "MERGE_SANDBOX_WEBHOOK_SIGNING_KEY"
 
-@click.group()
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """An HTTP emulator of the Merge.dev unified API."""
 
@@ -33,9 +38,21 @@ def main() -> None:
 @click.option("--seed", default=1, show_default=True, help="Seed of the fake data.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8765, show_default=True, help="0 picks a free port.")
-@click.option("--api-key", default=DEFAULT_API_KEY, show_default=True)
+@click.option(
+    "--api-key",
+    envvar=API_KEY_VARIABLE,
+    default=DEFAULT_API_KEY,
+    show_default=True,
+    help=f"Prefer ${API_KEY_VARIABLE}: options are visible in `ps`.",
+)
 @click.option("--webhook-url", default=None, help="Where to POST Merge's webhooks.")
-@click.option("--webhook-signing-key", default=DEFAULT_SIGNING_KEY, show_default=True)
+@click.option(
+    "--webhook-signing-key",
+    envvar=SIGNING_KEY_VARIABLE,
+    default=DEFAULT_SIGNING_KEY,
+    show_default=True,
+    help=f"Prefer ${SIGNING_KEY_VARIABLE}: options are visible in `ps`.",
+)
 @click.option(
     "--categories",
     default=",".join(CATEGORY_ORDER),

