@@ -58,6 +58,15 @@ class DagsterStack:
         ]  # fmt: skip
         return subprocess.Popen(command, env=self.env, cwd=self.home, stdout=subprocess.DEVNULL)
 
+    def failure_of(self, run: dg.DagsterRun) -> str:
+        """Why a run failed, as its failure events say (for assertion messages)."""
+        messages = [
+            entry.message
+            for entry in self.instance.all_logs(run.run_id)
+            if entry.dagster_event is not None and entry.dagster_event.is_failure
+        ]
+        return f"{run.job_name} {run.tags.get('merge/account')}: {' | '.join(messages)}"
+
     def runs_of(self, account_id: str) -> list[dg.DagsterRun]:
         """The account's runs, oldest first."""
         records = self.instance.get_run_records(
@@ -125,7 +134,7 @@ def dagster_stack(
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        _drop_database(postgres_server, database)
+        drop_database(postgres_server, database)
         shutil.rmtree(home, ignore_errors=True)
 
 
@@ -134,7 +143,8 @@ def tempfile_dir() -> str:
     return "/tmp"
 
 
-def _drop_database(server: URL, database: str) -> None:
+def drop_database(server: URL, database: str) -> None:
+    """Drop a throwaway database, closing whatever still uses it."""
     admin = sa.create_engine(with_database(server, "postgres"), isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
