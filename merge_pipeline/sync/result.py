@@ -22,6 +22,12 @@ class SyncResult:
     records_unchanged: int = 0
     records_deleted: int = 0
     records_marked_missing: int = 0
+    #: records of this model set aside this sync because they could not be mirrored
+    records_quarantined: int = 0
+    #: quarantined records of the pair stored (or found gone) this sync
+    quarantine_resolved: int = 0
+    #: quarantined records of the pair still waiting after this sync (the Dagster check's figure)
+    quarantine_pending: int = 0
     related_upserted: dict[str, int] = field(default_factory=dict)
     pages: int = 0
     api_calls: int = 0
@@ -32,6 +38,7 @@ class SyncResult:
     bytes: int = 0
     rate_limit_wait_s: float = 0.0
     backoff_wait_s: float = 0.0
+    cursor_cycles: int = 0
     lock_wait_s: float = 0.0
     duration_s: float = 0.0
 

@@ -3,6 +3,11 @@
 Models of one account share that account's rate limit, so running them in sequence costs no
 throughput; nested models (``/jobs/{job_id}/screening-questions``) run after their parents,
 whose mirrored ids they need.
+
+Every pair gets an outcome: one model's failure (of any kind: Merge, database, a bug) never stops
+the account's other models, except a credential Merge refuses, which would fail them all the same
+way; one account's failure never stops the other accounts. Errors are reported as one safe line
+(:func:`merge_pipeline.sync.failure.describe_failure`).
 """
 
 import logging
@@ -15,9 +20,10 @@ import sqlalchemy as sa
 from merge_pipeline.catalog import CommonModel
 from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.merge.credentials import AccountCredentials
-from merge_pipeline.merge.errors import MergeAuthError, MergeError
+from merge_pipeline.merge.errors import MergeAuthError
 from merge_pipeline.settings import Settings
 from merge_pipeline.sync.engine import ModelSync, ProgressCallback, SyncOptions
+from merge_pipeline.sync.failure import describe_failure
 from merge_pipeline.sync.result import SyncResult
 from merge_pipeline.warehouse.accounts import account_token
 from merge_pipeline.warehouse.vault import TokenVault
@@ -58,12 +64,21 @@ def sync_account_models(
 ) -> list[SyncOutcome]:
     """Sync some models of one account in dependency order; one failure does not stop the rest,
     except an authentication failure, which would fail every model the same way."""
-    with engine.connect() as connection:
-        token = account_token(connection, linked_account_id, vault)
-    credentials = AccountCredentials(linked_account_id, token)
+    ordered = dependency_order(models)
+    password = engine.url.password
+    secrets = [settings.api_key.get_secret_value(), *([str(password)] if password else [])]
+    try:
+        with engine.connect() as connection:
+            token = account_token(connection, linked_account_id, vault)
+        secrets.append(token.get_secret_value())
+        credentials = AccountCredentials(linked_account_id, token)
+    except Exception as error:  # every model gets this outcome instead
+        reason = describe_failure(error, secrets)
+        log.warning("cannot sync linked account %s: %s", linked_account_id, reason)
+        return [SyncOutcome(linked_account_id, m.model_id, error=reason) for m in ordered]
     outcomes: list[SyncOutcome] = []
     with client_factory(settings) as client:
-        for model in dependency_order(models):
+        for index, model in enumerate(ordered):
             try:
                 result = ModelSync(
                     engine,
@@ -75,12 +90,18 @@ def sync_account_models(
                     progress=progress,
                 ).run()
                 outcomes.append(SyncOutcome(linked_account_id, model.model_id, result=result))
-            except MergeError as error:
+            except Exception as error:  # reported as this pair's outcome
+                reason = describe_failure(error, [*secrets, *client.secret_values(credentials)])
                 log.warning(
-                    "sync of %s for %s failed: %s", model.model_id, linked_account_id, error
+                    "sync of %s for %s failed: %s", model.model_id, linked_account_id, reason
                 )
-                outcomes.append(SyncOutcome(linked_account_id, model.model_id, error=str(error)))
+                outcomes.append(SyncOutcome(linked_account_id, model.model_id, error=reason))
                 if isinstance(error, MergeAuthError):
+                    skipped = f"not synced: {reason}"
+                    outcomes += [
+                        SyncOutcome(linked_account_id, m.model_id, error=skipped)
+                        for m in ordered[index + 1 :]
+                    ]
                     break
     return outcomes
 

@@ -15,7 +15,7 @@ def warehouse_engine(settings: Settings | None = None, *, migrate_schema: bool =
     """
     settings = settings or get_settings()
     if settings.database_url:
-        url = server_url(settings.database_url, settings.data_dir)
+        url = server_url(settings.database_url.get_secret_value(), settings.data_dir)
     else:
         url = ensure_database(server_url(None, settings.data_dir), WAREHOUSE_DATABASE)
     engine = sa.create_engine(url, pool_pre_ping=True)

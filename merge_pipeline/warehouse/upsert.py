@@ -14,7 +14,7 @@ the latter), and at about 2x the time of a bare ``COPY`` with no conflict handli
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -113,13 +113,31 @@ def encode_copy_csv(columns: Sequence[sa.Column[Any]], rows: Sequence[Row]) -> i
     return io.StringIO("\n".join(lines))
 
 
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _instant(value: Any) -> datetime:
+    """A row's ``modified_at`` as an instant to compare (text compares wrongly: "...00Z" sorts
+    after "...00.500000Z"); a missing or unreadable one counts as oldest."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return _NEVER
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    return _NEVER
+
+
 def _latest_per_key(rows: Sequence[Row]) -> list[Row]:
-    """One row per key (the newest): ON CONFLICT cannot touch a row twice in one statement."""
+    """One row per key (the newest; the later one on a tie): ON CONFLICT cannot touch a row
+    twice in one statement."""
     latest: dict[tuple[Any, Any], Row] = {}
     for row in rows:
         key = (row[LINKED_ACCOUNT_ID], row[RECORD_ID])
         kept = latest.get(key)
-        if kept is None or str(row.get("modified_at") or "") >= str(kept.get("modified_at") or ""):
+        if kept is None or _instant(row.get("modified_at")) >= _instant(kept.get("modified_at")):
             latest[key] = row
     return list(latest.values())
 
@@ -138,7 +156,8 @@ def _merge_sql(table: sa.Table, columns: list[str]) -> str:
         f"ON CONFLICT ({LINKED_ACCOUNT_ID}, {RECORD_ID}) DO UPDATE SET {updates}, "
         f"{MIRRORED_AT} = now() "
         "WHERE t.modified_at IS NULL OR EXCLUDED.modified_at > t.modified_at "
-        "OR (EXCLUDED.modified_at = t.modified_at AND EXCLUDED._raw <> t._raw) "
+        "OR (EXCLUDED.modified_at = t.modified_at AND (EXCLUDED._raw <> t._raw "
+        "OR EXCLUDED._raw_exact::text IS DISTINCT FROM t._raw_exact::text)) "
         "RETURNING (xmax = 0) AS inserted"  # xmax = 0 only on a freshly inserted tuple
     )
 
