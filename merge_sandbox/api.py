@@ -172,9 +172,22 @@ class MergeApi:
         if reverse:
             rows.reverse()
         next_cursor, previous_cursor = _page_links(rows, more, cursor, query.digest)
+        if self._cycles_now(more, cursor, scope_key + query.digest):
+            # the listing's last page leads back to its first instead of ending (A -> B -> A)
+            next_cursor = Cursor(0, "", False, query.digest).encode()
         renderer = Renderer(self.sandbox, account)
         results = [renderer.render(spec, row, query.rendering) for row in rows]
         return 200, {"next": next_cursor, "previous": previous_cursor, "results": results}
+
+    def _cycles_now(self, more: bool, cursor: Cursor | None, listing: str) -> bool:
+        """``next_cycles``: once per listing (path, parent and filters), at its last page when
+        that is not its first, so a client that reads the listing again gets its end."""
+        if not self.sandbox.adversity.next_cycles or more or cursor is None or cursor.reverse:
+            return False
+        if listing in self.sandbox.cycled_listings:
+            return False
+        self.sandbox.cycled_listings.add(listing)
+        return True
 
     async def retrieve_record(self, call: Call) -> tuple[int, Body]:
         account, spec = call.model_account()

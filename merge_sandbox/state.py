@@ -93,6 +93,8 @@ class Sandbox:
         self.webhooks = WebhookDispatcher(webhooks or WebhookSettings(), self.config.seed)
         self.faults = Faults()
         self.adversity = adversity or Adversity()
+        #: listings whose ``next`` already looped once (the ``next_cycles`` switch)
+        self.cycled_listings: set[str] = set()
         self.random = random.Random(self.config.seed)
         self._ordinal = 0
 

@@ -100,11 +100,16 @@ class Harness:
         table = mirror_tables()[model_id]
         with self.engine.connect() as connection:
             rows = connection.execute(
-                sa.select(table.c.id, table.c._raw, table.c.remote_was_deleted).where(
-                    table.c.linked_account_id == account_id
-                )
+                sa.select(
+                    table.c.id, table.c._raw, table.c._raw_exact, table.c.remote_was_deleted
+                ).where(table.c.linked_account_id == account_id)
             )
-            return {row.id: (row._raw, row.remote_was_deleted) for row in rows}
+            # _raw_exact holds the record as sent when _raw could not (NULs; see sync.storable)
+            return {
+                row.id: (row._raw if row._raw_exact is None else row._raw_exact,
+                         row.remote_was_deleted)
+                for row in rows
+            }  # fmt: skip
 
     def assert_mirror_equals_sandbox(self, account_id: str, model_id: str) -> int:
         """Every record equal, deleted ones marked, no extra rows; returns the record count."""
