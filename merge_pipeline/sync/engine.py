@@ -418,9 +418,9 @@ class ModelSync:
                 account_id,
                 result.quarantine_pending,
             )
-        if cursor_after is not None:
+        else:
             write_cursor(
-                connection, account_id, self._model.model_id, cursor_after, self.sync_run_id
+                connection, account_id, self._model.model_id, fetch_start, self.sync_run_id
             )
         result.cursor_after = cursor_after
         self._collect_stats(result)

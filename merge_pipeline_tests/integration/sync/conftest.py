@@ -20,6 +20,7 @@ from merge_pipeline.warehouse.accounts import LinkedAccount, save_account
 from merge_pipeline.warehouse.mirror_tables import mirror_tables
 from merge_pipeline.warehouse.vault import TokenVault
 from merge_pipeline_tests.conftest import SENTINEL_API_KEY
+from merge_pipeline_tests.integration.sync.scripted_merge import ScriptedMerge, scripted_merge
 from merge_sandbox.admin import AccountInfo, SandboxAdmin
 from merge_sandbox.testing import RunningSandbox, running_sandbox
 
@@ -127,3 +128,54 @@ def harness(
     engine: sa.Engine, sync_settings: Settings, vault: TokenVault, admin: SandboxAdmin
 ) -> Harness:
     return Harness(engine, sync_settings, vault, admin)
+
+
+#: the account token scripted syncs send (a sentinel: leak tests search for it)
+SCRIPTED_TOKEN = "tok-SENTINEL-scripted-4d1e9b"
+
+
+@dataclass
+class ScriptedHarness:
+    """Syncs against a :class:`ScriptedMerge` (real sockets) into the test database."""
+
+    engine: sa.Engine
+    settings: Settings
+    vault: TokenVault
+    merge: ScriptedMerge
+
+    def new_account(self, token: str = SCRIPTED_TOKEN) -> str:
+        """A stored linked account (hris) with ``token``; returns its id."""
+        account_id = f"acct-{uuid.uuid4().hex[:10]}"
+        with self.engine.begin() as connection:
+            save_account(
+                connection,
+                LinkedAccount(id=account_id, category="hris"),
+                SecretStr(token),
+                self.vault,
+            )
+        return account_id
+
+    def client(self) -> MergeClient:
+        return MergeClient(self.settings, retry_policy=FAST_RETRIES)
+
+    def sync(
+        self, account_id: str, model_id: str, token: str = SCRIPTED_TOKEN, **options: Any
+    ) -> SyncResult:
+        with self.client() as client:
+            return ModelSync(
+                self.engine,
+                client,
+                AccountCredentials(account_id, SecretStr(token)),
+                load_catalog().model(model_id),
+                options=SyncOptions(**options),
+                sync_run_id=f"test-{uuid.uuid4()}",
+            ).run()
+
+
+@pytest.fixture
+def scripted(engine: sa.Engine, settings: Settings, vault: TokenVault) -> Iterator[ScriptedHarness]:
+    with scripted_merge() as merge:
+        pointed = settings.model_copy(
+            update={"base_url": merge.base_url, "rate_limit_per_minute": 100_000}
+        )
+        yield ScriptedHarness(engine, pointed, vault, merge)
