@@ -8,6 +8,7 @@ and ``sync_runs.error`` for any trace of them.
 """
 
 import json
+from collections.abc import Callable
 import logging
 import traceback
 from urllib.parse import quote
@@ -106,8 +107,10 @@ def test_account_token_with_a_trailing_newline_never_leaks(
     ids=["repr", "percent-encoded", "truncated", "bytes-repr-html"],
 )
 def test_credentials_echoed_back_in_any_escaping_are_redacted(
-    scripted: ScriptedHarness, caplog: pytest.LogCaptureFixture, echo
-) -> None:  # type: ignore[no-untyped-def]
+    scripted: ScriptedHarness,
+    caplog: pytest.LogCaptureFixture,
+    echo: Callable[[str], bytes],
+) -> None:
     caplog.set_level(logging.DEBUG)
     scripted.merge.answer = lambda path, headers: (
         400,
