@@ -8,9 +8,9 @@ and ``sync_runs.error`` for any trace of them.
 """
 
 import json
-from collections.abc import Callable
 import logging
 import traceback
+from collections.abc import Callable
 from urllib.parse import quote
 
 import pytest
