@@ -30,7 +30,7 @@ import sqlalchemy.exc
 from merge_pipeline.catalog import Catalog, CommonModel, load_catalog
 from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.merge.credentials import AccountCredentials
-from merge_pipeline.merge.errors import MergeNotFound
+from merge_pipeline.merge.errors import MergeAuthError, MergeError, MergeNotFound
 from merge_pipeline.merge.page import Page
 from merge_pipeline.sync.failure import describe_failure
 from merge_pipeline.sync.prefetch import Prefetch
@@ -314,6 +314,10 @@ class ModelSync:
                 result.quarantine_resolved += resolve(
                     connection, account_id, self._model.model_id, [record_id], GONE
                 )
+            except MergeAuthError:
+                raise
+            except MergeError as error:  # the record keeps waiting; the listing goes on
+                log.warning("%s: quarantined record not fetched again: %s", account_id, error)
             else:
                 self._store_page(connection, self._shaper.shape_page([record]), result)
             connection.commit()
