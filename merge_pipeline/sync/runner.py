@@ -120,8 +120,8 @@ def sync_accounts(
     """Sync ``{linked_account_id: models}``, ``settings.sync_concurrency`` accounts at a time."""
     workers = max(1, min(settings.sync_concurrency, len(plan)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="merge-sync") as pool:
-        futures = [
-            pool.submit(
+        futures = {
+            account_id: pool.submit(
                 sync_account_models,
                 engine,
                 settings,
@@ -134,5 +134,15 @@ def sync_accounts(
                 client_factory=client_factory,
             )
             for account_id, models in plan.items()
-        ]
-        return [outcome for future in futures for outcome in future.result()]
+        }
+        outcomes: list[SyncOutcome] = []
+        for account_id, future in futures.items():
+            try:
+                outcomes += future.result()
+            except Exception as error:  # e.g. the client could not be built: report, go on
+                reason = describe_failure(error, [settings.api_key.get_secret_value()])
+                log.warning("cannot sync linked account %s: %s", account_id, reason)
+                outcomes += [
+                    SyncOutcome(account_id, m.model_id, error=reason) for m in plan[account_id]
+                ]
+        return outcomes

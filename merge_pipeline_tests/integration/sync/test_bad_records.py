@@ -278,3 +278,25 @@ def test_exact_record_json_round_trips_nuls(scripted: ScriptedHarness) -> None:
     scripted.sync(account, EMPLOYEE)
     [entry] = _quarantine(scripted, account)
     assert orjson.dumps(entry.raw) == orjson.dumps(record)
+
+
+def test_every_pair_gets_an_outcome_even_when_no_client_can_be_built(
+    scripted: ScriptedHarness,
+) -> None:
+    def no_client(settings: Any) -> MergeClient:
+        raise RuntimeError("no client today")
+
+    accounts = [scripted.new_account(), scripted.new_account()]
+    hris = load_catalog().category("hris")
+    plan = {account: [hris.model("Employee"), hris.model("Group")] for account in accounts}
+    outcomes = sync_accounts(
+        scripted.engine,
+        scripted.settings,
+        scripted.vault,
+        plan,
+        options=SyncOptions(),
+        client_factory=no_client,
+    )
+    assert sorted((o.linked_account_id, o.model_id, o.ok) for o in outcomes) == sorted(
+        (account, model, False) for account in accounts for model in (EMPLOYEE, GROUP)
+    )
