@@ -17,6 +17,8 @@ import sqlalchemy as sa
 from merge_pipeline.warehouse.pipeline_tables import quarantined_records
 
 STORED, GONE = "stored", "gone"
+#: ids longer than this are keyed by their digest (a btree index entry holds ~2.7 kB at most)
+_MAX_KEY_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,11 @@ class Quarantined:
 
     @property
     def record_key(self) -> str:
-        if self.record_id is not None:
+        """The id, or a digest of it (or of the record) when it is missing or too long to index."""
+        if self.record_id is not None and len(self.record_id) <= _MAX_KEY_CHARS:
             return self.record_id
-        return "sha256:" + hashlib.sha256(self.raw_json.encode()).hexdigest()
+        keyed = self.record_id if self.record_id is not None else self.raw_json
+        return "sha256:" + hashlib.sha256(keyed.encode()).hexdigest()
 
 
 _UPSERT = sa.text(

@@ -6,6 +6,7 @@ rest of the page is stored, bad records wait in ``merge_pipeline.quarantined_rec
 reason and the record exactly as sent, and each is retried on later syncs.
 """
 
+import secrets
 from typing import Any
 
 import orjson
@@ -300,3 +301,24 @@ def test_every_pair_gets_an_outcome_even_when_no_client_can_be_built(
     assert sorted((o.linked_account_id, o.model_id, o.ok) for o in outcomes) == sorted(
         (account, model, False) for account in accounts for model in (EMPLOYEE, GROUP)
     )
+
+
+def test_a_row_the_database_refuses_is_quarantined_and_its_page_stored_row_by_row(
+    scripted: ScriptedHarness,
+) -> None:
+    """The safety net behind shaping: an id too long for the primary key's index (SQLSTATE
+    54000) passes every type check, yet PostgreSQL refuses the row."""
+    huge_id = secrets.token_urlsafe(6000)
+    scripted.merge.page(EMPLOYEES, [_record("e1"), _record(huge_id), _record("e3")])
+    account = scripted.new_account()
+    result = scripted.sync(account, EMPLOYEE)
+    [entry] = _quarantine(scripted, account)
+    assert (sorted(_mirror(scripted, account, EMPLOYEE)), entry.record_id) == (
+        ["e1", "e3"],
+        huge_id,
+    )
+    assert (
+        entry.reason
+        == "the database refused it: database error SQLSTATE 54000 (ProgramLimitExceeded)"
+    )
+    assert (result.records_received, result.records_inserted) == (3, 2)
