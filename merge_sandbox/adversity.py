@@ -49,8 +49,8 @@ class Adversity:
     extra_fields: bool = False
     #: the ``next`` cursor sometimes leads back to an earlier page (A -> B -> A): a paging bug
     #: at Merge or a third party would look like this. Once per listing (path, parent, filters),
-    #: the last page names the first page's position instead of ``null``; reading the listing
-    #: again then ends normally.
+    #: the last page names the cursor of the second page instead of ``null``; reading the
+    #: listing again then ends normally.
     next_cycles: bool = False
     #: a listing sometimes ends early with a well-formed last page (``next: null``)
     short_listings: bool = False

@@ -172,22 +172,29 @@ class MergeApi:
         if reverse:
             rows.reverse()
         next_cursor, previous_cursor = _page_links(rows, more, cursor, query.digest)
-        if self._cycles_now(more, cursor, scope_key + query.digest):
-            # the listing's last page leads back to its first instead of ending (A -> B -> A)
-            next_cursor = Cursor(0, "", False, query.digest).encode()
+        next_cursor = self._maybe_cycle(next_cursor, more, cursor, scope_key + query.digest)
         renderer = Renderer(self.sandbox, account)
         results = [renderer.render(spec, row, query.rendering) for row in rows]
         return 200, {"next": next_cursor, "previous": previous_cursor, "results": results}
 
-    def _cycles_now(self, more: bool, cursor: Cursor | None, listing: str) -> bool:
-        """``next_cycles``: once per listing (path, parent and filters), at its last page when
-        that is not its first, so a client that reads the listing again gets its end."""
-        if not self.sandbox.adversity.next_cycles or more or cursor is None or cursor.reverse:
-            return False
-        if listing in self.sandbox.cycled_listings:
-            return False
+    def _maybe_cycle(
+        self, next_cursor: str | None, more: bool, cursor: Cursor | None, listing: str
+    ) -> str | None:
+        """``next_cycles``: once per listing (path, parent and filters), its last page names the
+        cursor of its second page instead of ``null`` (A -> B -> A); read again, it ends."""
+        if not self.sandbox.adversity.next_cycles or (cursor is not None and cursor.reverse):
+            return next_cursor
+        if cursor is None:  # the first page: remember where the listing went next
+            if next_cursor is not None:
+                self.sandbox.listing_starts[listing] = next_cursor
+            return next_cursor
+        if more or listing in self.sandbox.cycled_listings:
+            return next_cursor
+        second = self.sandbox.listing_starts.get(listing)
+        if second is None:
+            return next_cursor
         self.sandbox.cycled_listings.add(listing)
-        return True
+        return second
 
     async def retrieve_record(self, call: Call) -> tuple[int, Body]:
         account, spec = call.model_account()
