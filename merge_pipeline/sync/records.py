@@ -12,14 +12,14 @@ shaping (NUL characters, see :mod:`merge_pipeline.sync.storable`) is stored, not
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from merge_pipeline.catalog import Catalog, CommonModel, Field
 from merge_pipeline.sync.storable import exact_json, storable
-from merge_pipeline.sync.values import Kind, ValueProblem, kind_of, parse_instant, stored_value
+from merge_pipeline.sync.values import ValueProblem, converter_for, kind_of, parse_instant
 from merge_pipeline.warehouse.mirror_tables import LINKED_ACCOUNT_ID, RAW, RAW_EXACT, RECORD_ID
 from merge_pipeline.warehouse.quarantine import Quarantined
 
@@ -45,11 +45,13 @@ class ShapedPage:
 
 
 def _reference_id(field_: Field, value: Any) -> str | None:
-    if isinstance(value, Mapping):
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
         value = value.get("id")
     if value is None:
         return None
-    if isinstance(value, str | int) and not isinstance(value, bool):
+    if isinstance(value, (str, int)) and value is not True and value is not False:
         return str(value)
     raise ValueProblem(f"reference {field_.name!r} holds a {type(value).__name__}, not an id")
 
@@ -95,7 +97,7 @@ class RecordShaper:
         self._model = model
         self._account = linked_account_id
         self._plain = [
-            (f.name, kind_of(f))
+            (f.name, converter_for(kind_of(f)))
             for f in model.fields
             if f.ref is None and f.name not in (RECORD_ID, "remote_was_deleted")
         ]
@@ -140,15 +142,15 @@ class RecordShaper:
         objects that cannot be shaped to ``quarantine`` (the row keeps their id)."""
         model = self._model
         key = record.get(model.key)
-        if not key or not isinstance(key, str | int) or isinstance(key, bool):
+        if not key or not isinstance(key, (str, int)) or key is True:
             raise RecordShapeError(f"{model.model_id} record without a usable {model.key!r}")
         exact = record
         record = storable(record)
         get = record.get
         row: Record = {LINKED_ACCOUNT_ID: self._account, RECORD_ID: str(key)}
-        for name, kind in self._plain:
+        for name, convert in self._plain:
             value = get(name)
-            row[name] = value if kind is Kind.JSON else stored_value(name, kind, value)
+            row[name] = value if value is None or convert is None else convert(name, value)
         raw = record
         ids: dict[str, Any] = {}  # expanded references, as the ids ``_raw`` keeps instead
         for field_, target in self._references:
@@ -157,7 +159,7 @@ class RecordShaper:
             if target is None or value is None:
                 continue
             listed = value if isinstance(value, list) else [value]
-            objects = [v for v in listed if isinstance(v, Mapping)]
+            objects = [v for v in listed if isinstance(v, dict)]
             if not objects:
                 continue
             shaper = self._shaper_for(target)

@@ -8,6 +8,7 @@ silently emptied column. Timestamps are parsed here, so every ISO 8601 form Merg
 ``timestamptz``; one without an offset is read as UTC, as Merge documents its times.
 """
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import Enum
 from typing import Any
@@ -57,31 +58,62 @@ def _problem(name: str, kind: Kind, value: Any) -> ValueProblem:
     return ValueProblem(f"field {name!r} holds a {type(value).__name__}, not a {kind.value}")
 
 
+def _text(name: str, value: Any) -> Any:
+    # Merge passes raw third-party values through enum fields; keep them, as text.
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
+def _timestamp(name: str, value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise _problem(name, Kind.TIMESTAMP, value)
+    try:
+        return parse_instant(value)
+    except ValueError:
+        raise ValueProblem(f"field {name!r} is not an ISO 8601 date-time") from None
+
+
+def _boolean(name: str, value: Any) -> bool:
+    if value is not True and value is not False:
+        raise _problem(name, Kind.BOOLEAN, value)
+    return bool(value)
+
+
+def _number(name: str, value: Any) -> float | int:
+    if value is True or value is False or not isinstance(value, (int, float)):
+        raise _problem(name, Kind.NUMBER, value)
+    return value
+
+
+def _integer(name: str, value: Any) -> int:
+    if value is True or value is False or not isinstance(value, (int, float)):
+        raise _problem(name, Kind.INTEGER, value)
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueProblem(f"field {name!r} holds a fraction, not a bigint")
+        value = int(value)
+    if not _BIGINT[0] <= value <= _BIGINT[1]:
+        raise ValueProblem(f"field {name!r} is out of the bigint range")
+    return value
+
+
+#: how each kind's non-null values are checked and converted (None: stored as they are)
+Converter = Callable[[str, Any], Any]
+_CONVERTERS: dict[Kind, Converter | None] = {
+    Kind.TEXT: _text,
+    Kind.TIMESTAMP: _timestamp,
+    Kind.INTEGER: _integer,
+    Kind.NUMBER: _number,
+    Kind.BOOLEAN: _boolean,
+    Kind.JSON: None,
+}
+
+
+def converter_for(kind: Kind) -> Converter | None:
+    """The converter of a kind, chosen once per field (shaping runs for every record)."""
+    return _CONVERTERS[kind]
+
+
 def stored_value(name: str, kind: Kind, value: Any) -> Any:
     """``value`` as its column stores it; :class:`ValueProblem` if it cannot be."""
-    if value is None or kind is Kind.JSON:
-        return value
-    if kind is Kind.TEXT:
-        # Merge passes raw third-party values through enum fields; keep them, as text.
-        return value if isinstance(value, str) else orjson.dumps(value).decode()
-    if kind is Kind.TIMESTAMP:
-        if not isinstance(value, str):
-            raise _problem(name, kind, value)
-        try:
-            return parse_instant(value)
-        except ValueError:
-            raise ValueProblem(f"field {name!r} is not an ISO 8601 date-time") from None
-    if kind is Kind.BOOLEAN:
-        if not isinstance(value, bool):
-            raise _problem(name, kind, value)
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _problem(name, kind, value)
-    if kind is Kind.INTEGER:
-        if isinstance(value, float):
-            if not value.is_integer():
-                raise ValueProblem(f"field {name!r} holds a fraction, not a {kind.value}")
-            value = int(value)
-        if not _BIGINT[0] <= value <= _BIGINT[1]:
-            raise ValueProblem(f"field {name!r} is out of the {kind.value} range")
-    return value
+    convert = _CONVERTERS[kind]
+    return value if value is None or convert is None else convert(name, value)
