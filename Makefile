@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SHARED ?= ../shared/merge
 
-.PHONY: help install demo test lint format typecheck pytest catalog bench adversarial clean
+.PHONY: help install demo test lint format typecheck defs pytest catalog bench adversarial clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -21,7 +21,7 @@ install: $(BIN)/.installed  ## create the virtualenv and install the locked depe
 demo: install  ## run everything: PostgreSQL, Merge sandbox, webhook receiver, Dagster UI
 	$(BIN)/merge-pipeline demo
 
-test: install lint typecheck pytest  ## ruff, mypy and the whole test suite
+test: install lint typecheck defs pytest  ## ruff, mypy, Dagster's own check and the test suite
 
 lint: install  ## ruff lint + format check
 	$(BIN)/ruff check .
@@ -33,6 +33,10 @@ format: install  ## apply ruff's fixes and formatting
 
 typecheck: install  ## mypy over the packages and the tests
 	$(BIN)/mypy
+
+defs: install  ## Dagster's validation of the code location (no credentials needed)
+	@home=$$(mktemp -d); DAGSTER_HOME=$$home $(BIN)/dagster definitions validate \
+		-m merge_pipeline.definitions; status=$$?; rm -rf $$home; exit $$status
 
 pytest: install  ## the test suite alone
 	$(BIN)/pytest

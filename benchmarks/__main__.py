@@ -1,6 +1,6 @@
 """``make bench``: every benchmark, each printing ratios against its in-run ceiling."""
 
-from benchmarks import expand, sync, upsert
+from benchmarks import dagster_overhead, expand, nested_policy, rate_limit, sync, upsert
 
 
 def main() -> None:
@@ -11,6 +11,12 @@ def main() -> None:
     sync.main(["--records", "30000", "--latency", "0.1"])
     print()
     expand.main([])
+    print()
+    nested_policy.main([])
+    print()
+    rate_limit.main([])
+    print()
+    dagster_overhead.main([])
 
 
 if __name__ == "__main__":

@@ -15,10 +15,17 @@ def _database_errors_explained() -> Iterator[None]:
     """A lost or refused database connection is one clear line, not a traceback wall."""
     import sqlalchemy.exc
 
+    from merge_pipeline.warehouse.conflicts import is_transaction_conflict
+
     try:
         yield
     except sqlalchemy.exc.OperationalError as error:
         reason = str(error.orig).strip().splitlines()[0] if error.orig else "unknown reason"
+        if is_transaction_conflict(error):  # a deadlock is no outage: say what it is
+            raise click.ClickException(
+                f"a database transaction kept conflicting with another sync ({reason}); "
+                "syncs that finished are stored, and the next run resumes from the stored cursors"
+            ) from None
         raise click.ClickException(
             f"the warehouse database is unreachable ({reason}); syncs that finished are "
             "stored, and the next run resumes from the stored cursors"
@@ -158,8 +165,6 @@ def sync(
     no_progress: bool,
 ) -> None:
     """Bring mirrors up to date: some models, a category, or every model of the accounts."""
-    from datetime import timedelta
-
     from merge_pipeline.catalog import load_catalog
     from merge_pipeline.sync.engine import SyncOptions
     from merge_pipeline.sync.plan import PlanError, plan_syncs
@@ -186,11 +191,8 @@ def sync(
         )
     except PlanError as error:
         raise click.UsageError(str(error)) from None
-    options = SyncOptions(
-        expand=tuple(filter(None, expand.split(","))),
-        overlap=timedelta(seconds=settings.cursor_overlap_s),
-        full=full,
-        lock_timeout_s=settings.lock_timeout_s,
+    options = SyncOptions.from_settings(
+        settings, expand=tuple(filter(None, expand.split(","))), full=full
     )
     with SyncProgress(disable=no_progress) as progress:
         outcomes = sync_accounts(

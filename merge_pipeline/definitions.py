@@ -1,9 +1,10 @@
-"""The Dagster code location (``workspace.yaml`` points here).
+"""The Dagster code location (``workspace.yaml`` points here): everything under ``defs/``."""
 
-Assets, sensors, schedules and checks arrive with the Dagster issue; until then the location
-loads empty so that ``make demo`` brings up a working instance.
-"""
+from pathlib import Path
 
 import dagster as dg
 
-defs = dg.Definitions()
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.load_from_defs_folder(path_within_project=Path(__file__).parent)

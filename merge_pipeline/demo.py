@@ -38,8 +38,18 @@ from merge_pipeline.warehouse.vault import TokenVault, generate_key
 log = logging.getLogger("merge_pipeline.demo")
 DAGSTER_PORT = 3000
 SANDBOX_PORT = 8765
-SANDBOX_ACCOUNTS = 4
-SANDBOX_RECORDS = 40_000
+SANDBOX_CATEGORIES = "hris,ats,crm,accounting,ticketing"
+SANDBOX_ACCOUNTS = 5  # one per category above
+SANDBOX_RECORDS = 25_000  # in all: the first syncs finish within about a minute
+SANDBOX_TRICKLE_PER_MINUTE = 30  # records changed in the background, for incremental syncs
+#: the demo compresses a night into minutes: accounts are discovered (and first synced) within
+#: half a minute, and the safety-net schedule syncs every account every five minutes
+DEMO_AUTOMATION = {
+    "MERGE_PIPELINE_DISCOVERY_INTERVAL_S": "30",
+    "MERGE_PIPELINE_SAFETY_NET_HOURS": "24",
+    "MERGE_PIPELINE_SAFETY_NET_TICK_MINUTES": "5",
+    "MERGE_PIPELINE_SAFETY_NET_SLOTS": "1",
+}
 _SECRET_NAMES = (
     "MERGE_PIPELINE_API_KEY",
     "MERGE_PIPELINE_TOKEN_ENCRYPTION_KEY",
@@ -140,6 +150,8 @@ def run_demo(data_dir: Path = Path(".data"), port: int = DAGSTER_PORT) -> int:
             "merge-sandbox",
             [sys.executable, "-m", "merge_sandbox.cli", "serve",
              "--accounts", str(SANDBOX_ACCOUNTS), "--records", str(SANDBOX_RECORDS),
+             "--categories", SANDBOX_CATEGORIES,
+             "--trickle-per-minute", str(SANDBOX_TRICKLE_PER_MINUTE),
              "--port", str(sandbox_port), "--api-key", env["MERGE_PIPELINE_API_KEY"],
              "--webhook-signing-key", env["MERGE_PIPELINE_WEBHOOK_SIGNING_KEY"],
              "--accounts-file", str(accounts_file)],
@@ -162,6 +174,7 @@ def run_demo(data_dir: Path = Path(".data"), port: int = DAGSTER_PORT) -> int:
             "MERGE_PIPELINE_RATE_LIMIT_PER_MINUTE": "600",
             "MERGE_PIPELINE_DATABASE_URL": warehouse_url.render_as_string(hide_password=False),
             "DAGSTER_PG_URL": dagster_url.render_as_string(hide_password=False),
+            **DEMO_AUTOMATION,
         }
         _write_env(data_dir / "demo.env", env)
         dagster = ManagedProcess(

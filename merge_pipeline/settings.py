@@ -9,10 +9,12 @@ import base64
 import binascii
 from functools import cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, HttpUrl, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from merge_pipeline.sync.nested_policy import NestedPolicy
 
 ENV_PREFIX = "MERGE_PIPELINE_"
 
@@ -94,10 +96,28 @@ class Settings(BaseSettings):
     rate_limit_per_minute: int = Field(
         default=100, ge=1, description="Per linked account (Merge: Launch 100, Pro 400, Ent 600)."
     )
+    rate_limit_window_s: float = Field(
+        default=61.0,
+        gt=0,
+        description="The window rate_limit_per_minute applies to: Merge's minute plus a second "
+        "for the time a request takes to reach Merge. Shorten it only against a test sandbox.",
+    )
     cursor_overlap_s: float = Field(
         default=60.0,
         ge=0,
-        description="Re-read this much before the previous fetch's start, against clock skew.",
+        description=(
+            "Re-read this much before the previous fetch's start: catches changes Merge makes "
+            "visible up to this long after their modified_at, and clock skew."
+        ),
+    )
+    deletion_sweep_s: float | None = Field(
+        default=86_400.0,
+        ge=0,
+        description=(
+            "List an incremental model in full when its last full listing is older than this "
+            "(finds hard deletes, deletions without a modified_at bump, and deletions in models "
+            "without remote_was_deleted); 0 = every sync, unset = never."
+        ),
     )
     sync_concurrency: int = Field(default=4, ge=1, le=64)
     max_pages_per_listing: int = Field(
@@ -116,6 +136,19 @@ class Settings(BaseSettings):
     @classmethod
     def _refuse_stray_whitespace(cls, value: object) -> object:
         return _no_stray_whitespace(value)
+
+    nested_policy: NestedPolicy = Field(
+        default=NestedPolicy.CHANGED_PARENTS,
+        description="Which parents a nested model's sync lists: every-parent (all, every time) "
+        "or changed-parents (new or changed ones, plus a full re-list every "
+        "nested_full_relist_hours).",
+    )
+    nested_full_relist_hours: float = Field(
+        default=168.0,
+        gt=0,
+        description="changed-parents: list every parent again at least this often (bounds how "
+        "stale a child changed under an unchanged parent can be).",
+    )
 
 
 def describe_validation_error(error: ValidationError) -> str:
@@ -142,3 +175,53 @@ def load_settings(**overrides: object) -> Settings:
 def get_settings() -> Settings:
     """The process-wide settings (read once)."""
     return load_settings()
+
+
+class AutomationSettings(BaseSettings):
+    """When Dagster syncs on its own: the safety-net window and the account discovery interval.
+
+    Read when the code location loads (a schedule's cron is fixed at definition time), so they
+    hold no secret and need none: ``dagster definitions validate`` works without credentials.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    safety_net_start_hour: int = Field(
+        default=0, ge=0, le=23, description="UTC hour the nightly safety-net window opens."
+    )
+    safety_net_hours: int = Field(default=6, ge=1, le=24, description="Length of the window.")
+    safety_net_tick_minutes: int = Field(
+        default=10, ge=1, le=60, description="A tick every N minutes (N divides 60)."
+    )
+    safety_net_slots: int | None = Field(
+        default=None,
+        ge=1,
+        description="Account groups; tick n syncs group n % slots. Unset = one sync per window; "
+        "1 = every account at every tick.",
+    )
+    discovery_interval_s: int = Field(
+        default=120, ge=10, description="How often Merge's account list is read for partitions."
+    )
+    watchdog_interval_s: int = Field(
+        default=30, ge=5, description="How often STARTED sync runs are checked for a live lease."
+    )
+    watchdog_grace_s: float = Field(
+        default=120.0,
+        ge=0,
+        description="How long after its start a run may go without its account lease (it is "
+        "still loading).",
+    )
+    deleted_account_data: Literal["keep", "purge"] = Field(
+        default="keep",
+        description="What happens to a deleted linked account's mirrored rows: kept (the "
+        "account is marked inactive) or purged.",
+    )
+
+
+def load_automation_settings() -> AutomationSettings:
+    try:
+        return AutomationSettings()
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from None

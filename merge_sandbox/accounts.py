@@ -41,6 +41,10 @@ class Issue:
     error_details: list[str] = field(default_factory=list)
 
 
+#: Where Merge's own webhook listeners live (the documents' example ``webhook_listener_url``).
+WEBHOOK_LISTENER_BASE = "https://api.merge.dev/api/integrations/webhook-listener"
+
+
 @dataclass
 class LinkedAccount:
     """A linked account of one category, with its data and sync state."""
@@ -58,9 +62,15 @@ class LinkedAccount:
     status: str = "COMPLETE"
     is_test: bool = False
     completed_at_us: int | None = None
-    webhook_listener_url: str = ""
+    webhook_listener_url: str = ""  # empty: derived from the id (see ``listener_url``)
     sync_running: bool = False
     sync_is_initial: bool = False
+
+    @property
+    def listener_url(self) -> str:
+        """Merge's per-account URL for third-party webhooks: the documents type it as a URI
+        that is never null, so an account without one set gets Merge's pattern for its id."""
+        return self.webhook_listener_url or f"{WEBHOOK_LISTENER_BASE}/{self.id.replace('-', '')}"
 
     def table(self, model_id: str) -> ModelTable:
         return self.tables[model_id]

@@ -310,14 +310,31 @@ class SandboxAdmin:
         )
 
     def rate_limit(
-        self, per_minute: int | None = None, plan: str | None = None, account_id: str | None = None
+        self,
+        per_minute: int | None = None,
+        plan: str | None = None,
+        account_id: str | None = None,
+        window_seconds: float | None = None,
     ) -> Json:
-        """Per-account limit (``plan``: launch/professional/enterprise); None lifts it."""
-        return self._call(
-            "POST",
-            "/faults/rate-limit",
-            {"per_minute": per_minute, "plan": plan, "account_id": account_id},
-        )
+        """Per-account limit (``plan``: launch/professional/enterprise); None lifts it.
+
+        ``window_seconds`` shortens Merge's one-minute window (for every limited account), so a
+        test can exercise the limit in seconds: ``per_minute`` then means calls per window.
+        """
+        body = {
+            "per_minute": per_minute,
+            "plan": plan,
+            "account_id": account_id,
+            "window_seconds": window_seconds,
+        }
+        return self._call("POST", "/faults/rate-limit", body)
+
+    def arrivals(self, account_id: str) -> list[tuple[float, str]]:
+        """When each Merge API call of a rate-limited account arrived (monotonic s) and its path."""
+        return [
+            (float(moment), str(path))
+            for moment, path in self._call("GET", f"/accounts/{account_id}/arrivals")
+        ]
 
     def bad_api_key(self, enabled: bool = True) -> Json:
         """Reject every API key (as if it had been revoked)."""

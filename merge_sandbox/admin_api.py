@@ -15,6 +15,7 @@ from starlette.routing import Route, Router
 
 from merge_sandbox.accounts import ACCOUNT_STATUSES, LinkedAccount
 from merge_sandbox.adversity import Adversity
+from merge_sandbox.changes import change_moment, delete_row
 from merge_sandbox.faults import PLAN_LIMITS, FaultRule
 from merge_sandbox.payloads import issue, sync_status
 from merge_sandbox.query import Rendering
@@ -38,6 +39,7 @@ _SETTABLE_CONFIG = frozenset(
     {
         "api_key",
         "page_size_over_max",
+        "invalid_page_size",
         "issue_error_description",
         "sync_interval_seconds",
         "resync_finish_seconds",
@@ -241,13 +243,16 @@ class AdminApi:
 
     def _mutate_ids(self, account: LinkedAccount, model_id: str, ids: list[str], op: str) -> Json:
         table = account.tables[model_id]
-        now = self.sandbox.clock.now_us
         done = []
         for record_id in ids:
             index = self.sandbox.locate(account, model_id, record_id)
             if index is None:
                 raise AdminError(404, f"unknown record {record_id}")
-            row = table.update(index, now()) if op == "update" else table.delete(index, now())
+            row = (
+                table.update(index, change_moment(self.sandbox))
+                if op == "update"
+                else delete_row(self.sandbox, table, index)
+            )
             if row is not None:
                 done.append(row.key)
         return {"updated" if op == "update" else "deleted": {model_id: done}}
@@ -371,7 +376,14 @@ class AdminApi:
             self.sandbox.faults.rate_limits[key] = int(limit)
         else:
             self.sandbox.faults.rate_limits.pop(key, None)
+        if body.get("window_seconds"):
+            self.sandbox.faults.rate_limit_window_s = float(body["window_seconds"])
         return self.sandbox.faults.describe()
+
+    async def arrivals(self, request: Request) -> Json:
+        """When each call of a rate-limited account arrived: ``[[monotonic seconds, path]]``."""
+        account_id = request.path_params["account_id"]
+        return [list(arrival) for arrival in self.sandbox.faults.arrivals.get(account_id, ())]
 
     async def bad_api_key(self, request: Request) -> Json:
         body = await _body(request)
@@ -392,6 +404,7 @@ class AdminApi:
                     config.errors = config.errors.updated(value)
                 elif name in (
                     "page_size_over_max",
+                    "invalid_page_size",
                     "issue_error_description",
                     "api_key",
                 ) or name in (
@@ -408,6 +421,7 @@ class AdminApi:
             "default_page_size": config.default_page_size,
             "max_page_size": config.max_page_size,
             "page_size_over_max": config.page_size_over_max,
+            "invalid_page_size": config.invalid_page_size,
             "issue_error_description": config.issue_error_description,
             "sync_interval_seconds": config.sync_interval_seconds,
             "resync_finish_seconds": config.resync_finish_seconds,
@@ -473,6 +487,7 @@ def admin_router(api: AdminApi) -> Router:
             route("/_sandbox/faults/rate-limit", api.rate_limit, "POST"),
             route("/_sandbox/faults/bad-api-key", api.bad_api_key, "POST"),
             route("/_sandbox/requests", api.requests, "GET", "DELETE"),
+            route(f"{account}/arrivals", api.arrivals),
             route("/_sandbox/config", api.config, "GET", "PUT"),
             route("/_sandbox/background", api.set_background, "POST"),
             route("/_sandbox/adversity", api.adversity, "GET", "PUT", "DELETE"),

@@ -31,7 +31,9 @@ class Adversity:
     #: order of list results: by ``modified_at`` ascending (kind), descending, or unstable
     #: (a different order on every request)
     list_order: str = "ascending"
-    #: new children are created under parents that were created after them
+    #: every new child of a nested model gets a new parent, created (and stamped) just after
+    #: it: Merge may store a child before its parent (its sync writes models in some order), so
+    #: a child can be older than its parent and exist before the parent reaches a mirror
     late_parents: bool = False
     #: string values sometimes carry NUL characters (legal JSON, rejected by PostgreSQL text):
     #: Merge passes third parties' text through, and some systems store NULs in free text.

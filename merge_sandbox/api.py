@@ -5,7 +5,7 @@ header from the virtual clock (see ``app``).
 """
 
 import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -21,12 +21,15 @@ from merge_sandbox.filters import parse_bool, parse_moment
 from merge_sandbox.payloads import (
     account_details,
     account_token,
+    available_actions,
+    common_model_scopes,
     issue,
     linked_account,
+    per_model_lists,
     sync_status,
 )
 from merge_sandbox.payloads import link_token as link_token_body
-from merge_sandbox.query import parse_list_query, parse_page_size, parse_rendering
+from merge_sandbox.query import ListQuery, parse_list_query, parse_page_size, parse_rendering
 from merge_sandbox.render import Renderer
 from merge_sandbox.routes import Match, Router, build_routes
 from merge_sandbox.schema import ModelSpec
@@ -36,7 +39,20 @@ from merge_sandbox.table import Row, Scope
 
 #: Handlers that need ``X-Account-Token``; the rest are organisation-level (API key only).
 PER_ACCOUNT = frozenset(
-    {"list", "retrieve", "sync_status", "resync", "account_details", "delete_account"}
+    {
+        "list",
+        "retrieve",
+        "sync_status",
+        "resync",
+        "account_details",
+        "delete_account",
+        "available_actions",
+        "linked_account_scopes",
+        "field_mappings",
+        "remote_fields",
+        "target_fields",
+        "webhook_receivers",
+    }
 )
 REQUIRED_LINK_FIELDS = (
     "end_user_email_address",
@@ -97,7 +113,16 @@ class MergeApi:
             "account_token": self.account_token,
             "linked_accounts": self.linked_accounts,
             "delete_account": self.delete_account,
+            "available_actions": self.available_actions,
+            "linked_account_scopes": self.linked_account_scopes,
+            "default_scopes": self.default_scopes,
+            "field_mappings": self.per_model_lists,
+            "remote_fields": self.per_model_lists,
+            "target_fields": self.per_model_lists,
+            "webhook_receivers": self.webhook_receivers,
+            "audit_trail": self.audit_trail,
         }
+        self._listings: dict[tuple[str, str], int] = {}
 
     # -- authentication -----------------------------------------------------------------
 
@@ -148,10 +173,9 @@ class MergeApi:
     async def list_records(self, call: Call) -> tuple[int, Body]:
         account, spec = call.model_account()
         match = call.match
-        scope_key = "/".join(match.route.segments) + repr(sorted(match.values.items()))
-        query = parse_list_query(spec, call.params, self.sandbox.config, scope_key)
+        query = parse_list_query(spec, call.params, self.sandbox.config)
         parent_index, stride = self._parent_scope(match, account)
-        cursor = decode(query.cursor, query.digest) if query.cursor else None
+        cursor = decode(query.cursor) if query.cursor else None
         scope = Scope(
             modified_after=query.modified_after,
             modified_before=query.modified_before,
@@ -163,16 +187,29 @@ class MergeApi:
             remote_id=query.remote_id,
             predicate=_all(query.predicates),
         )
-        reverse = cursor is not None and cursor.reverse
         position = (cursor.modified_us, cursor.key) if cursor else None
         table = account.tables[spec.model_id]
-        rows = list(islice(table.scan(scope, position, reverse), query.page_size + 1))
-        more = len(rows) > query.page_size
-        rows = rows[: query.page_size]
-        if reverse:
-            rows.reverse()
-        next_cursor, previous_cursor = _page_links(rows, more, cursor, query.digest)
-        next_cursor = self._maybe_cycle(next_cursor, more, cursor, scope_key + query.digest)
+        if self._descending(cursor):
+            rows, next_cursor = _descending_page(table.scan(scope, position, True), query)
+            previous_cursor = None
+        else:
+            reverse = cursor is not None and cursor.reverse
+            skip = cursor.offset if cursor else 0
+            rows = list(
+                islice(table.scan(scope, position, reverse), skip, skip + query.page_size + 1)
+            )
+            more = len(rows) > query.page_size
+            rows = rows[: query.page_size]
+            if reverse:
+                rows.reverse()
+            next_cursor, previous_cursor = _page_links(rows, more, cursor)
+            listing = f"{account.id}:{spec.model_id}:{_listing_key(call)}"
+            next_cursor = self._maybe_cycle(next_cursor, more, cursor, listing)
+        if cursor is None and self._cut_short(account, spec, query, _listing_key(call)):
+            # a well-formed last page that is not the last: half this page, no next
+            rows, next_cursor = (rows, None) if next_cursor else (rows[: len(rows) // 2], None)
+        if self.sandbox.adversity.list_order == "unstable":
+            rows = self.sandbox.random.sample(rows, len(rows))
         renderer = Renderer(self.sandbox, account)
         results = [renderer.render(spec, row, query.rendering) for row in rows]
         return 200, {"next": next_cursor, "previous": previous_cursor, "results": results}
@@ -196,6 +233,30 @@ class MergeApi:
         self.sandbox.cycled_listings.add(listing)
         return second
 
+    def _descending(self, cursor: Cursor | None) -> bool:
+        """Newest first? A listing keeps the direction its first page was served in."""
+        if cursor is not None:
+            return cursor.descending
+        order = self.sandbox.adversity.list_order
+        return order == "descending" or (order == "unstable" and self.sandbox.random.random() < 0.5)
+
+    def _cut_short(
+        self, account: LinkedAccount, spec: ModelSpec, query: ListQuery, listing: str
+    ) -> bool:
+        """Adversity ``short_listings``: every second full listing of a scope ends early.
+
+        Only listings of models without ``modified_after``: those are re-read in full each
+        time, so a short one looks like mass deletion; a client that confirms before marking
+        rows absent sees the complete listing that follows.
+        """
+        if not self.sandbox.adversity.short_listings or query.modified_after is not None:
+            return False
+        if "modified_after" in spec.model.list_params:
+            return False
+        key = (account.id, listing)
+        self._listings[key] = self._listings.get(key, 0) + 1
+        return self._listings[key] % 2 == 0
+
     async def retrieve_record(self, call: Call) -> tuple[int, Body]:
         account, spec = call.model_account()
         rendering = parse_rendering(spec, call.params)
@@ -204,7 +265,11 @@ class MergeApi:
         if index is None:
             raise errors.not_found()
         row = account.tables[spec.model_id].get(index)
-        if row is None or (parent_index is not None and row.parent_index != parent_index):
+        if (
+            row is None
+            or row.purged
+            or (parent_index is not None and row.parent_index != parent_index)
+        ):
             raise errors.not_found()
         return 200, Renderer(self.sandbox, account).render(spec, row, rendering)
 
@@ -236,6 +301,20 @@ class MergeApi:
         self.sandbox.delete_account(call.platform_account())
         return 200, None
 
+    async def available_actions(self, call: Call) -> tuple[int, Body]:
+        return 200, available_actions(call.platform_account(), self.sandbox.schema)
+
+    async def linked_account_scopes(self, call: Call) -> tuple[int, Body]:
+        category = call.platform_account().category
+        return 200, common_model_scopes(category, self.sandbox.schema)
+
+    async def per_model_lists(self, call: Call) -> tuple[int, Body]:
+        return 200, per_model_lists(call.platform_account().category, self.sandbox.schema)
+
+    async def webhook_receivers(self, call: Call) -> tuple[int, Body]:
+        call.platform_account()
+        return 200, []
+
     # -- organisation-level endpoints ---------------------------------------------------
 
     async def issues(self, call: Call) -> tuple[int, Body]:
@@ -252,6 +331,13 @@ class MergeApi:
         if row is None:
             raise errors.not_found()
         return 200, issue(row, self.sandbox.accounts.get(row.account_id))
+
+    async def default_scopes(self, call: Call) -> tuple[int, Body]:
+        return 200, common_model_scopes(call.match.route.category, self.sandbox.schema)
+
+    async def audit_trail(self, call: Call) -> tuple[int, Body]:
+        """No one acts on the sandbox's organisation through a dashboard: an empty trail."""
+        return 200, self._offset_page([], call.params)
 
     async def link_token(self, call: Call) -> tuple[int, Body]:
         try:
@@ -322,28 +408,42 @@ def _all(
     return lambda record: all(p(record) for p in predicates)
 
 
+def _listing_key(call: Call) -> str:
+    """One listing of one scope with one set of filters, whatever page of it is asked for."""
+    params = sorted((k, v) for k, v in call.params.items() if k not in ("cursor", "page_size"))
+    return repr((sorted(call.match.values.items()), params))
+
+
+def _descending_page(rows: Iterator[Row], query: ListQuery) -> tuple[list[Row], str | None]:
+    """A page of a newest-first listing and its ``next`` cursor (such a listing has no
+    ``previous``)."""
+    page = list(islice(rows, query.page_size + 1))
+    more = len(page) > query.page_size
+    page = page[: query.page_size]
+    if not (more and page):
+        return page, None
+    last = page[-1]
+    return page, Cursor(last.modified_us, last.key, True, descending=True).encode()
+
+
 def _page_links(
-    rows: list[Row], more: bool, cursor: Cursor | None, digest: str
+    rows: list[Row], more: bool, cursor: Cursor | None
 ) -> tuple[str | None, str | None]:
     """``(next, previous)`` cursors for a page in ascending order."""
 
     def at(row: Row, reverse: bool) -> str:
-        return Cursor(row.modified_us, row.key, reverse, digest).encode()
+        return Cursor(row.modified_us, row.key, reverse).encode()
 
     if cursor is None or not cursor.reverse:
         following = at(rows[-1], False) if more and rows else None
         if cursor is None:
             return following, None
         earlier = (
-            at(rows[0], True)
-            if rows
-            else Cursor(cursor.modified_us, cursor.key, True, digest).encode()
+            at(rows[0], True) if rows else Cursor(cursor.modified_us, cursor.key, True).encode()
         )
         return following, earlier
     following = (
-        at(rows[-1], False)
-        if rows
-        else Cursor(cursor.modified_us, cursor.key, False, digest).encode()
+        at(rows[-1], False) if rows else Cursor(cursor.modified_us, cursor.key, False).encode()
     )
     return following, (at(rows[0], True) if more and rows else None)
 

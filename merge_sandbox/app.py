@@ -73,6 +73,7 @@ class SandboxApp:
         self.sandbox = sandbox
         self.api = MergeApi(sandbox)
         self.background = BackgroundMutations()
+        self.background.per_second = sandbox.config.trickle_per_minute / 60
         self.admin = admin_router(AdminApi(sandbox, self.background))
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -106,15 +107,17 @@ class SandboxApp:
         request = Request(scope, receive)
         path = scope["path"][len(API_PREFIX) :]
         try:
-            match = self.api.resolve(request.method, path)
             account = self.api.account_for(request)
             account_id = account.id if account else None
             sandbox.faults.count(account_id, path)
+            # As on Merge, authentication comes first: without a valid key even a path that
+            # does not exist is a 401, so an unauthenticated caller learns nothing about paths.
             self.api.check_api_key(request)
+            match = self.api.resolve(request.method, path)
             if match.route.handler in PER_ACCOUNT and account is None:
                 raise errors.invalid_account_token()
             if account is not None:
-                wait = sandbox.faults.throttle_seconds(account.id)
+                wait = sandbox.faults.throttle_seconds(account.id, path=path)
                 if wait is not None:
                     raise errors.throttled(wait)
             failure = sandbox.faults.take("error", account_id, path)

@@ -8,9 +8,15 @@ import click
 
 from merge_sandbox.admin_api import account_summary
 from merge_sandbox.adversity import ENVIRONMENT_VARIABLE, parse_adversity
-from merge_sandbox.config import DEFAULT_API_KEY, DEFAULT_SIGNING_KEY, SandboxConfig
+from merge_sandbox.config import (
+    DEFAULT_API_KEY,
+    DEFAULT_DATA_EPOCH,
+    DEFAULT_SIGNING_KEY,
+    SandboxConfig,
+)
 from merge_sandbox.server import base_url, bind, make_server
 from merge_sandbox.state import CATEGORY_ORDER, Sandbox
+from merge_sandbox.timefmt import parse_iso
 from merge_sandbox.webhooks import WebhookSettings
 
 
@@ -54,6 +60,20 @@ def main() -> None:
     default="",
     help="Adversity switches, e.g. 'hard_deletes,list_order=descending' (see adversity.py).",
 )
+@click.option(
+    "--epoch",
+    default=DEFAULT_DATA_EPOCH,
+    show_default=True,
+    help="Base records are laid out before this instant (ISO 8601), so a restart with the same "
+    "seed serves the same data; 'now' lays them out before the start instead.",
+)
+@click.option(
+    "--trickle-per-minute",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Records created, updated or deleted per minute in the background, across the accounts.",
+)
 @click.option("--log-level", default="warning", show_default=True)
 def serve(
     accounts: int,
@@ -68,11 +88,19 @@ def serve(
     accounts_file: Path | None,
     page_size_over_max: str,
     adversity: str,
+    epoch: str,
+    trickle_per_minute: float,
     log_level: str,
 ) -> None:
     """Serve the Merge API at http://HOST:PORT/api and the control API at /_sandbox/."""
     started = time.monotonic()
-    config = SandboxConfig(api_key=api_key, seed=seed, page_size_over_max=page_size_over_max)
+    config = SandboxConfig(
+        api_key=api_key,
+        seed=seed,
+        page_size_over_max=page_size_over_max,
+        data_epoch_us=_epoch_us(epoch),
+        trickle_per_minute=trickle_per_minute,
+    )
     hooks = WebhookSettings(url=webhook_url, signing_key=webhook_signing_key)
     try:
         switches = parse_adversity(adversity)
@@ -98,6 +126,17 @@ def serve(
         f"ready in {time.monotonic() - started:.2f}s); accounts: {location}",
     )
     make_server(sandbox, log_level).run(sockets=[sock])
+
+
+def _epoch_us(text: str) -> int | None:
+    if text.strip().lower() == "now":
+        return None
+    try:
+        return parse_iso(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not an ISO 8601 date-time (or 'now')", param_hint="--epoch"
+        ) from None
 
 
 if __name__ == "__main__":

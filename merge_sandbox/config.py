@@ -3,9 +3,13 @@
 from dataclasses import dataclass, field
 
 from merge_sandbox.errors import ErrorTexts
+from merge_sandbox.timefmt import parse_iso
 
 DEFAULT_API_KEY = "sandbox-api-key"
 DEFAULT_SIGNING_KEY = "sandbox-webhook-signing-key"
+#: Base records are laid out before this instant, so a restart with the same seed serves the same
+#: data (not data shifted to the new start time).
+DEFAULT_DATA_EPOCH = "2026-01-01T00:00:00Z"
 
 
 @dataclass
@@ -17,6 +21,7 @@ class SandboxConfig:
     default_page_size: int = 30
     max_page_size: int = 100
     page_size_over_max: str = "clamp"  # or "error": 400 above ``max_page_size`` (unconfirmed)
+    invalid_page_size: str = "default"  # or "error": 400 for 0, -1, "many" (DRF: the default)
     errors: ErrorTexts = field(default_factory=ErrorTexts)
     issue_error_description: str = "Invalid login credentials"
     sync_interval_seconds: int = 3600
@@ -24,3 +29,6 @@ class SandboxConfig:
     integration_index: int = 0  # which of a category's integrations new accounts use
     account_type: str = "PRODUCTION"
     test_account_type: str = "TEST"  # unconfirmed in the reference
+    #: base records' timestamps end before this (µs); None: before each account's creation
+    data_epoch_us: int | None = field(default_factory=lambda: parse_iso(DEFAULT_DATA_EPOCH))
+    trickle_per_minute: float = 0.0  # records created/updated/deleted per minute in background

@@ -20,7 +20,7 @@ class ErrorTexts:
     server_error: str = "A server error occurred."
     bad_gateway: str = "Bad gateway."
     service_unavailable: str = "Service temporarily unavailable."
-    invalid_cursor: str = "Invalid cursor."
+    invalid_cursor: str = "Invalid cursor"  # DRF's text, with its 404
     invalid_datetime: str = "{param}: Enter a valid date/time."
     invalid_integer: str = "{param}: A valid integer is required."
     invalid_boolean: str = "{param}: Must be a valid boolean."

@@ -14,6 +14,8 @@ from typing import Any
 #: Merge's published per-linked-account limits, requests per minute (CONTRACT §7).
 PLAN_LIMITS = {"launch": 100, "professional": 400, "enterprise": 600}
 _WINDOW_SECONDS = 60.0
+#: Arrivals remembered per rate-limited account, for tests that check every window afterwards.
+_ARRIVALS_KEPT = 10_000
 
 
 @dataclass
@@ -43,10 +45,13 @@ class Faults:
     rules: list[FaultRule] = field(default_factory=list)
     rate_limits: dict[str, int] = field(
         default_factory=dict
-    )  # account id ("*" = all) -> per minute
+    )  # account id ("*" = all) -> calls per window
+    rate_limit_window_s: float = _WINDOW_SECONDS  # Merge's minute; tests shorten it
     bad_api_key: bool = False
     requests: Counter[tuple[str, str]] = field(default_factory=Counter)
     _windows: dict[str, deque[float]] = field(default_factory=dict)
+    #: account id -> (monotonic arrival, path) of each call while the account is rate-limited
+    arrivals: dict[str, deque[tuple[float, str]]] = field(default_factory=dict)
 
     def take(self, kind: str, account_id: str | None, path: str) -> FaultRule | None:
         """The first matching rule of ``kind``, consuming one of its uses."""
@@ -57,17 +62,22 @@ class Faults:
                 return rule
         return None
 
-    def throttle_seconds(self, account_id: str, now: float | None = None) -> int | None:
+    def throttle_seconds(
+        self, account_id: str, now: float | None = None, path: str = ""
+    ) -> int | None:
         """Seconds until the account may call again, or None when this call is within limits."""
         limit = self.rate_limits.get(account_id, self.rate_limits.get("*"))
         if not limit:
             return None
         moment = time.monotonic() if now is None else now
+        log = self.arrivals.setdefault(account_id, deque(maxlen=_ARRIVALS_KEPT))
+        log.append((moment, path))
+        span = self.rate_limit_window_s
         window = self._windows.setdefault(account_id, deque())
-        while window and window[0] <= moment - _WINDOW_SECONDS:
+        while window and window[0] <= moment - span:
             window.popleft()
         if len(window) >= limit:
-            return max(1, math.ceil(window[0] + _WINDOW_SECONDS - moment))
+            return max(1, math.ceil(window[0] + span - moment))
         window.append(moment)
         return None
 
@@ -84,11 +94,14 @@ class Faults:
         self.rules.clear()
         self.rate_limits.clear()
         self.bad_api_key = False
+        self.rate_limit_window_s = _WINDOW_SECONDS
         self._windows.clear()
+        self.arrivals.clear()
 
     def describe(self) -> dict[str, Any]:
         return {
             "rules": [asdict(r) for r in self.rules],
             "rate_limits": dict(self.rate_limits),
+            "rate_limit_window_seconds": self.rate_limit_window_s,
             "bad_api_key": self.bad_api_key,
         }

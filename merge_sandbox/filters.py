@@ -60,6 +60,7 @@ class FilterRule:
     param: str
     field: str
     kind: str
+    choices: tuple[str, ...] | None = None  # an enum field's values: anything else is a 400
 
 
 def parse_bool(param: str, value: str) -> bool:
@@ -108,7 +109,9 @@ def rule_for(spec: ModelSpec, param: str) -> FilterRule | None:
         field = spec.model.field(param)
         if field.type == "boolean":
             return FilterRule(param, param, "bool")
-        return FilterRule(param, param, "member" if _is_list(field) else "eq")
+        if _is_list(field):
+            return FilterRule(param, param, "member")
+        return FilterRule(param, param, "eq", field.enum)
     if param.endswith("_ids"):
         stem = param[: -len("_ids")]
         for name in (stem, f"{stem}s", f"{stem}es"):
@@ -147,8 +150,11 @@ def _text_values(value: Any) -> list[str]:
 
 
 def compile_rule(rule: FilterRule, value: str) -> Predicate:
-    """A predicate for one parameter value (raises 400 for malformed dates/booleans)."""
+    """A predicate for one parameter value (400 for malformed dates/booleans and, as
+    django-filter's choice filters answer, for a value outside an enum; empty means no filter)."""
     name = rule.field
+    if rule.choices is not None and value and value not in rule.choices:
+        raise bad_request("invalid_enum", param=rule.param, value=value)
     if rule.kind == "bool":
         wanted = parse_bool(rule.param, value)
         return lambda record: record.get(name) is wanted

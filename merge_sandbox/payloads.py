@@ -85,7 +85,7 @@ def linked_account(account: LinkedAccount, config: SandboxConfig, schema: Schema
         "end_user_organization_name": account.end_user_organization_name,
         "end_user_email_address": account.end_user_email_address,
         "subdomain": None,
-        "webhook_listener_url": account.webhook_listener_url,
+        "webhook_listener_url": account.listener_url,
         "is_duplicate": None if account.is_test else False,
         "integration": {
             "name": integration.name,
@@ -172,7 +172,38 @@ def webhook_linked_account(account: LinkedAccount, config: SandboxConfig) -> dic
         "end_user_organization_name": account.end_user_organization_name,
         "end_user_email_address": account.end_user_email_address,
         "status": account.status,
-        "webhook_listener_url": account.webhook_listener_url,
+        "webhook_listener_url": account.listener_url,
         "is_duplicate": None if account.is_test else False,
         "account_type": account_type(account, config),
     }
+
+
+def available_actions(account: LinkedAccount, schema: Schema) -> dict[str, Any]:
+    """``AvailableActions``: the account's integration and its (read-only) model operations."""
+    return {
+        "integration": account_integration(account.integration, account.category),
+        "passthrough_available": True,
+        "available_model_operations": _model_operations(account, schema),
+    }
+
+
+def common_model_scopes(category: str, schema: Schema) -> dict[str, Any]:
+    """``CommonModelScopeAPI``: every model of the category readable, every field enabled."""
+    return {
+        "common_models": [
+            {
+                "model_name": spec.name,
+                "model_permissions": {"READ": {"is_enabled": True}},
+                "field_permissions": {
+                    "enabled_fields": list(spec.model.field_names),
+                    "disabled_fields": [],
+                },
+            }
+            for spec in schema.models_of(category)
+        ]
+    }
+
+
+def per_model_lists(category: str, schema: Schema) -> dict[str, list[Any]]:
+    """Field mappings, remote fields, target fields: one (empty) list per model of the category."""
+    return {spec.name: [] for spec in schema.models_of(category)}

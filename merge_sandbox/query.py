@@ -5,7 +5,7 @@ ignores unknown parameters. Malformed values of known parameters are a 400.
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from merge_sandbox.config import SandboxConfig
 from merge_sandbox.errors import bad_request
@@ -17,23 +17,7 @@ from merge_sandbox.filters import (
     parse_moment,
     rule_for,
 )
-from merge_sandbox.hashing import hash64
 from merge_sandbox.schema import ModelSpec
-
-#: Parameters that change how records look, not which records match (excluded from cursors).
-_PRESENTATION = frozenset(
-    {
-        "cursor",
-        "page_size",
-        "expand",
-        "include_remote_data",
-        "include_shell_data",
-        "include_remote_fields",
-        "include_sensitive_fields",
-        "show_enum_origins",
-        "remote_fields",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -59,7 +43,6 @@ class ListQuery:
     remote_id: str | None
     predicates: tuple[Predicate, ...]
     rendering: Rendering
-    digest: str = field(default="")
 
 
 def _accepted(spec: ModelSpec, params: Mapping[str, str]) -> dict[str, str]:
@@ -75,16 +58,36 @@ def _moment(params: Mapping[str, str], name: str) -> int | None:
 
 
 def parse_page_size(params: Mapping[str, str], config: SandboxConfig) -> int:
+    """DRF's reading, which Merge's pagination is (see ``cursor``): a ``page_size`` that is not a
+    positive integer means the default size, one above the maximum means the maximum.
+    ``config.invalid_page_size = "error"`` and ``page_size_over_max = "error"`` make them 400s."""
     raw = params.get("page_size")
     if raw is None or raw == "":
         return config.default_page_size
     try:
         size = int(raw)
     except ValueError:
-        raise bad_request("invalid_integer", param="page_size") from None
-    if size < 1 or (size > config.max_page_size and config.page_size_over_max == "error"):
+        if config.invalid_page_size == "error":
+            raise bad_request("invalid_integer", param="page_size") from None
+        return config.default_page_size
+    if size < 1:
+        if config.invalid_page_size == "error":
+            raise bad_request("page_size_out_of_range", maximum=config.max_page_size)
+        return config.default_page_size
+    if size > config.max_page_size and config.page_size_over_max == "error":
         raise bad_request("page_size_out_of_range", maximum=config.max_page_size)
     return min(size, config.max_page_size)
+
+
+def parse_enum_origins(spec: ModelSpec, raw: str) -> frozenset[str]:
+    """``show_enum_origins`` (or its deprecated name ``remote_fields``): enum fields of the model,
+    comma-separated; the documents enumerate them, so another name is a 400."""
+    names = [v for v in raw.split(",") if v]
+    allowed = {f.name for f in spec.model.fields if f.enum}
+    for name in names:
+        if name not in allowed:
+            raise bad_request("invalid_enum", param="show_enum_origins", value=name)
+    return frozenset(names)
 
 
 def parse_rendering(spec: ModelSpec, params: Mapping[str, str]) -> Rendering:
@@ -99,30 +102,29 @@ def parse_rendering(spec: ModelSpec, params: Mapping[str, str]) -> Rendering:
             raise bad_request("unknown_expand", value=unknown[0], allowed=allowed)
         expand = frozenset(values)
     origins_raw = accepted.get("show_enum_origins") or accepted.get("remote_fields") or ""
+    enum_origins = parse_enum_origins(spec, origins_raw)
     return Rendering(
         expand=expand,
         include_remote_data=_flag(accepted, "include_remote_data"),
         include_remote_fields=_flag(accepted, "include_remote_fields"),
         include_sensitive_fields=_flag(accepted, "include_sensitive_fields"),
-        enum_origins=frozenset(v for v in origins_raw.split(",") if v),
+        enum_origins=enum_origins,
     )
 
 
 def parse_list_query(
-    spec: ModelSpec, params: Mapping[str, str], config: SandboxConfig, scope_key: str = ""
+    spec: ModelSpec, params: Mapping[str, str], config: SandboxConfig
 ) -> ListQuery:
-    """Validate and interpret a list request; ``scope_key`` names the parent of nested paths."""
+    """Validate and interpret a list request (an empty filter value filters nothing)."""
     accepted = _accepted(spec, params)
     _flag(accepted, "include_shell_data")  # validated, no shell records exist here
     predicates = []
     for name, value in sorted(accepted.items()):
-        if name in STANDARD_PARAMS:
+        if name in STANDARD_PARAMS or value == "":
             continue
         rule = rule_for(spec, name)
         if rule is not None:
             predicates.append(compile_rule(rule, value))
-    filters = sorted((k, v) for k, v in accepted.items() if k not in _PRESENTATION)
-    digest = format(hash64(spec.model_id, scope_key, filters), "x")
     return ListQuery(
         page_size=parse_page_size(params, config),
         cursor=params.get("cursor") or None,
@@ -134,5 +136,4 @@ def parse_list_query(
         remote_id=accepted.get("remote_id") or None,
         predicates=tuple(predicates),
         rendering=parse_rendering(spec, params),
-        digest=digest,
     )

@@ -15,7 +15,15 @@ from merge_sandbox.layout import ModelLayout, remote_id_for
 from merge_sandbox.pools import Pools
 from merge_sandbox.schema import ModelSpec, Schema
 from merge_sandbox.timefmt import to_iso
-from merge_sandbox.values import Context, Env, Gen, field_gen, object_gen, string_kind
+from merge_sandbox.values import (
+    Context,
+    Env,
+    Gen,
+    field_gen,
+    in_time_order,
+    object_gen,
+    string_kind,
+)
 
 #: Fields the record factory fills itself rather than from the field's type.
 SPECIAL = frozenset(
@@ -165,7 +173,7 @@ class AccountRecords(Context):
         values["remote_fields"] = []
         if spec.parent_field is not None:
             values[spec.parent_field] = self.parent_id(spec, parent_index)
-        return {name: values[name] for name in plan.order}
+        return in_time_order({name: values[name] for name in plan.order})
 
     def base(self, model_id: str, index: int) -> dict[str, Any]:
         layout = self.layouts[model_id]
@@ -194,7 +202,7 @@ class AccountRecords(Context):
             name, salt, gen = plan.fields[h % len(plan.fields)]
             updated[name] = gen(quick(h, salt), self)
         updated["modified_at"] = to_iso(modified_us)
-        return updated
+        return in_time_order(updated)
 
     def embedded(self, category: str, type_name: str, object_id: str) -> dict[str, Any] | None:
         """The embedded object (line item, address...) behind an id written by the generator."""
@@ -216,12 +224,28 @@ class AccountRecords(Context):
             }
         ]
 
-    def remote_fields(self, record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def remote_fields(self, category: str, record: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """``include_remote_fields=true``: the class of each remote field is an id, or the
+        ``RemoteFieldClass`` object where the catalog serves that type embedded."""
         h = hash64("remote-fields", record.get("id") or record.get("remote_id"))
-        return [
-            {
-                "remote_field_class": derived_uuid("remote-field-class", self.account_id, i),
-                "value": self.generators.pools.pick("word", quick(h, i)),
-            }
-            for i in range(1 + h % 2)
-        ]
+        make_class = self._remote_field_class(category)
+        fields = []
+        for i in range(1 + h % 2):
+            class_id = derived_uuid("remote-field-class", self.account_id, i)
+            fields.append(
+                {
+                    "remote_field_class": (
+                        class_id if make_class is None else {**make_class(quick(h, i), self)}
+                    ),
+                    # A free-form object: the docs export types it so, the 3.0.3 files any.
+                    "value": {"value": self.generators.pools.pick("word", quick(h, i))},
+                }
+            )
+        return fields
+
+    def _remote_field_class(self, category: str) -> Gen | None:
+        remote_field = self.generators.schema.object_type(category, "RemoteField")
+        embedded = remote_field is not None and any(
+            f.name == "remote_field_class" and f.type == "object" for f in remote_field.fields
+        )
+        return self.generators.object_gen(category, "RemoteFieldClass") if embedded else None

@@ -63,7 +63,7 @@ class Renderer:
         if rendering.include_remote_data and "remote_data" in record:
             record["remote_data"] = records.remote_data(spec, record)
         if rendering.include_remote_fields and "remote_fields" in record:
-            record["remote_fields"] = records.remote_fields(record)
+            record["remote_fields"] = records.remote_fields(spec.category, record)
         if (
             "ssn" in record
             and "include_sensitive_fields" in spec.model.list_params
@@ -77,6 +77,9 @@ class Renderer:
             expand.setdefault(name, frozenset())
         for name, deeper in expand.items():
             ref = spec.references.get(name)
+            if ref is None and deeper and record.get(name) is not None:
+                self._expand_embedded(spec, name, record, deeper)
+                continue
             if ref is None or not ref.expandable or record.get(name) is None:
                 continue
             value = record[name]
@@ -96,6 +99,26 @@ class Renderer:
         apply_oddities(self.sandbox.adversity, spec, record)
         return record
 
+    def _expand_embedded(
+        self, spec: ModelSpec, name: str, record: dict[str, Any], deeper: frozenset[str]
+    ) -> None:
+        """``expand=screening_question_answers.question``: the relations inside objects that
+        are always embedded (types without a list endpoint) expand like any other."""
+        if not spec.has_field(name):
+            return
+        field = spec.model.field(name)
+        type_name = (field.items or {}).get("object") if field.type == "array" else field.object
+        if not type_name:
+            return
+
+        def expanded(obj: Any) -> Any:  # a copy: the stored record must not change
+            if not isinstance(obj, dict):
+                return obj
+            return self._expand_inside(spec.category, str(type_name), dict(obj), deeper)
+
+        value = record[name]
+        record[name] = [expanded(v) for v in value] if isinstance(value, list) else expanded(value)
+
     def _model(
         self, model_id: str, record_id: Any, rendering: Rendering, deeper: frozenset[str]
     ) -> Any:
@@ -104,7 +127,7 @@ class Renderer:
             return record_id
         table = self.account.tables[model_id]
         row = table.get(index)
-        if row is None:
+        if row is None or row.purged:
             return record_id
         nested = Rendering(include_remote_data=rendering.include_remote_data)
         return self.decorate(table.spec, dict(row.record), nested, dict(split_expand(deeper)))
@@ -113,6 +136,12 @@ class Renderer:
         value = self.account.records.embedded(category, type_name, str(object_id))
         if value is None:
             return object_id
+        return self._expand_inside(category, type_name, value, deeper)
+
+    def _expand_inside(
+        self, category: str, type_name: str, value: dict[str, Any], deeper: frozenset[str]
+    ) -> dict[str, Any]:
+        """Expand the Common Model relations ``deeper`` names inside one embedded object."""
         object_type = self.sandbox.schema.object_type(category, type_name)
         for name in deeper:
             field = (

@@ -19,6 +19,16 @@ PLATFORM_ROUTES = (
     ("GET", "account-token/{public_token}", "account_token"),
     ("GET", "linked-accounts", "linked_accounts"),
     ("POST", "delete-account", "delete_account"),
+    # Configuration reads a pipeline may make; the sandbox configures nothing, so they describe
+    # every model as readable and nothing as mapped.
+    ("GET", "available-actions", "available_actions"),
+    ("GET", "linked-account-scopes", "linked_account_scopes"),
+    ("GET", "default-scopes", "default_scopes"),
+    ("GET", "field-mappings", "field_mappings"),
+    ("GET", "remote-fields", "remote_fields"),
+    ("GET", "target-fields", "target_fields"),
+    ("GET", "webhook-receivers", "webhook_receivers"),
+    ("GET", "audit-trail", "audit_trail"),
 )
 
 

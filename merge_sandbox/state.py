@@ -85,6 +85,9 @@ class Sandbox:
         else:
             self.pools = pools or build_pools(self.config.seed)
             self.generators = Generators(self.schema, self.pools)
+        epoch = self.config.data_epoch_us
+        if epoch is not None and self.clock.now_us() < epoch:
+            self.clock.set(epoch)  # "now" never precedes the records laid out before the epoch
         self.accounts: dict[str, LinkedAccount] = {}
         self.by_token: dict[str, LinkedAccount] = {}
         self.issues: dict[str, Issue] = {}
@@ -132,9 +135,10 @@ class Sandbox:
         ordinal = self.next_ordinal()
         account_id = derived_uuid("linked-account", seed, ordinal)
         now = self.clock.now_us()
+        epoch = now if self.config.data_epoch_us is None else min(now, self.config.data_epoch_us)
         counts = spread_counts(self.schema.models_of(category), records)
-        layouts = account_layouts(seed, account_id, counts, now)
-        account_records = AccountRecords(self.generators, seed, account_id, layouts, now)
+        layouts = account_layouts(seed, account_id, counts, epoch)
+        account_records = AccountRecords(self.generators, seed, account_id, layouts, epoch)
         tables = {}
         for spec in self.schema.models_of(category):
             parent_id = f"{category}.{spec.parent}" if spec.parent else None

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from merge_sandbox.accounts import SYNC_STATUSES, Issue, LinkedAccount
+from merge_sandbox.changes import change_moment, delete_row
 from merge_sandbox.layout import weight
 from merge_sandbox.payloads import issue as issue_payload
 from merge_sandbox.payloads import sync_status, webhook_linked_account
@@ -60,10 +61,28 @@ def _pick_live_index(sandbox: Sandbox, account: LinkedAccount, model_id: str) ->
     return None
 
 
-def create_record(sandbox: Sandbox, account: LinkedAccount, model_id: str) -> Row:
+def create_record(sandbox: Sandbox, account: LinkedAccount, model_id: str) -> list[tuple[str, Row]]:
+    """A new record (first) and, under ``late_parents``, the new parent created after it."""
     table = account.tables[model_id]
+    if sandbox.adversity.late_parents and table.spec.parent is not None:
+        return _create_under_late_parent(sandbox, account, model_id)
     parent = sandbox.random.randrange(table.parent_count) if table.parent_count else None
-    return table.create(sandbox.clock.now_us(), parent)
+    return [(model_id, table.create(change_moment(sandbox), parent))]
+
+
+def _create_under_late_parent(
+    sandbox: Sandbox, account: LinkedAccount, model_id: str
+) -> list[tuple[str, Row]]:
+    """A child whose parent Merge creates only after it (``modified_at`` later than the
+    child's): a client that lists children only under parents it already has, and moves one
+    cursor for all of them, never asks for this child again."""
+    table = account.tables[model_id]
+    parent_id = f"{table.spec.category}.{table.spec.parent}"
+    parent_table = account.tables[parent_id]
+    parent_index = parent_table.next_index  # the parent about to be created
+    child = table.create(change_moment(sandbox), parent_index)
+    parent = parent_table.create(child.modified_us + 1)
+    return [(model_id, child), (parent_id, parent)]
 
 
 def apply_changes(
@@ -79,10 +98,10 @@ def apply_changes(
     candidates = list(models) if models else active_models(account)
     if not candidates:
         return summary
-    now = sandbox.clock.now_us
     for _ in range(creates):
         model_id = _pick_model(sandbox, account, candidates)
-        summary.add("created", model_id, create_record(sandbox, account, model_id))
+        for created_model, created in create_record(sandbox, account, model_id):
+            summary.add("created", created_model, created)
     for kind, count in (("updated", updates), ("deleted", deletes)):
         for _ in range(count):
             model_id = _pick_model(sandbox, account, candidates)
@@ -90,7 +109,11 @@ def apply_changes(
             if index is None:
                 continue
             table = account.tables[model_id]
-            row = table.update(index, now()) if kind == "updated" else table.delete(index, now())
+            row = (
+                table.update(index, change_moment(sandbox))
+                if kind == "updated"
+                else delete_row(sandbox, table, index)
+            )
             if row is not None:
                 summary.add(kind, model_id, row)
     return summary

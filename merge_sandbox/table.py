@@ -34,6 +34,7 @@ class Row:
     parent_index: int | None
     record: dict[str, Any]
     version: int = 0
+    purged: bool = False  # hard-deleted: in no listing, no retrieve, no ground truth
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +133,7 @@ class ModelTable:
 
     def update(self, index: int, now_us: int) -> Row | None:
         current = self.get(index)
-        if current is None:
+        if current is None or current.purged:
             return None
         moment = self.tick(now_us)
         version = current.version + 1
@@ -149,15 +150,18 @@ class ModelTable:
         )
         return self._store(row, current)
 
-    def delete(self, index: int, now_us: int) -> Row | None:
+    def delete(
+        self, index: int, now_us: int, *, bump: bool = True, purge: bool = False
+    ) -> Row | None:
+        """Mark a record deleted (``bump``: stamp ``modified_at``; ``purge``: hard delete)."""
         current = self.get(index)
         if current is None or current.deleted:
             return None
-        moment = self.tick(now_us)
+        moment = self.tick(now_us) if bump else current.modified_us
         record = dict(current.record)
         if "remote_was_deleted" in record:
             record["remote_was_deleted"] = True
-        if "modified_at" in record:
+        if "modified_at" in record and bump:
             record["modified_at"] = to_iso(moment)
         row = Row(
             index,
@@ -168,6 +172,7 @@ class ModelTable:
             current.parent_index,
             record,
             current.version,
+            purge,
         )
         return self._store(row, current)
 
@@ -227,7 +232,7 @@ class ModelTable:
             residue, stride = scope.parent_index, self.parent_count
         else:
             return iter(range(hi - 1, lo - 1, -1) if reverse else range(lo, hi))
-        if stride <= 0:
+        if not 0 <= residue < stride:  # a parent created since start-up has no base children
             return iter(())
         first = lo + (residue - lo) % stride
         if first >= hi:
@@ -264,7 +269,7 @@ class ModelTable:
 
 
 def _in_scope(row: Row, scope: Scope) -> bool:
-    if row.deleted and not scope.include_deleted:
+    if row.purged or (row.deleted and not scope.include_deleted):
         return False
     if scope.created_after is not None and row.created_us <= scope.created_after:
         return False

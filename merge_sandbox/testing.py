@@ -24,6 +24,7 @@ import httpx
 
 from merge_sandbox.admin import AccountInfo, SandboxAdmin
 from merge_sandbox.adversity import Adversity, adversity_from_environment
+from merge_sandbox.clock import VirtualClock
 from merge_sandbox.config import DEFAULT_API_KEY, DEFAULT_SIGNING_KEY, SandboxConfig
 from merge_sandbox.server import base_url as socket_base_url
 from merge_sandbox.server import bind, make_server
@@ -53,6 +54,7 @@ def running_sandbox(
     signing_key: str = DEFAULT_SIGNING_KEY,
     config: SandboxConfig | None = None,
     adversity: Adversity | None = None,
+    clock: VirtualClock | None = None,
 ) -> Iterator[RunningSandbox]:
     """Serve a fresh sandbox with uvicorn in a daemon thread on a free port of 127.0.0.1.
 
@@ -62,6 +64,7 @@ def running_sandbox(
     config = config or SandboxConfig(api_key=api_key, seed=seed)
     sandbox = Sandbox(
         config=config,
+        clock=clock,
         webhooks=WebhookSettings(url=webhook_url, signing_key=signing_key),
         adversity=adversity or adversity_from_environment(),
     )

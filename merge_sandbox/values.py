@@ -278,9 +278,25 @@ def object_gen(object_type: ObjectType, env: Env, depth: int) -> Gen:
     ]
 
     def make(h: int, ctx: Context) -> dict[str, Any]:
-        return {name: gen(quick(h, salt), ctx) for name, salt, gen in parts}
+        return in_time_order({name: gen(quick(h, salt), ctx) for name, salt, gen in parts})
 
     return make
+
+
+#: (earlier, later) timestamp fields of one object: a thing is modified no sooner than created.
+TIME_PAIRS = (("created_at", "modified_at"), ("remote_created_at", "remote_updated_at"))
+
+
+def in_time_order(value: dict[str, Any]) -> dict[str, Any]:
+    """Swap each pair of independently generated timestamps that came out backwards.
+
+    Every timestamp is written by ``to_iso`` in one fixed format, so text order is time order.
+    """
+    for earlier, later in TIME_PAIRS:
+        first, second = value.get(earlier), value.get(later)
+        if isinstance(first, str) and isinstance(second, str) and second < first:
+            value[earlier], value[later] = second, first
+    return value
 
 
 def _object_field_gen(owner: str, field: Field, env: Env, depth: int) -> Gen:

@@ -294,12 +294,74 @@ def _field_entry(
             entry["type"] = "array" if entry["many"] else "string"
             if not entry["many"]:
                 entry["format"] = "uuid"
+    if entry.get("ref") and entry["ref"] not in set(models):
+        _shape_object_reference(entry, [p for p in (oas, docs) if p is not None])
     entry.setdefault("nullable", True)
     entry.setdefault("read_only", False)
     entry.setdefault("required", False)
     entry.setdefault("many", False)
     entry["sources"] = sources
     return entry
+
+
+#: Why a reference to a type without a list endpoint is served as the object or as an id.
+EMBEDDED_REASON = (
+    "{target} has no list endpoint, so an id would name nothing a client can fetch, and an "
+    "OpenAPI document types the field as the object only: always served as the object"
+)
+ID_REASON = (
+    "{target} has no list endpoint, but no OpenAPI document types the field as the object "
+    "only: served as an id unless expanded, as every other relation"
+)
+
+
+def _branches(schema: Json) -> list[Json]:
+    """The alternatives of a property (``oneOf``, ``anyOf``, ATS's lowercase ``oneof``)."""
+    branches: list[Json] = []
+    for key in ("oneOf", "anyOf", "oneof", "allOf"):
+        branches.extend(b for b in schema.get(key, []) if isinstance(b, dict))
+    return branches or [schema]
+
+
+def typed_as_object_only(prop: Json) -> bool:
+    """True when an OpenAPI property (or its items) admits the object but no id string."""
+    subject = prop.get("items") if prop.get("type") == "array" else prop
+    if not isinstance(subject, dict):
+        return False
+    branches = _branches(subject)
+    has_object = any("$ref" in b for b in branches)
+    has_id = any(b.get("type") in ("string", ["string", "null"]) for b in branches)
+    return has_object and not has_id
+
+
+def typed_as_id_only(prop: Json) -> bool:
+    """True when an OpenAPI property (or its items) admits an id string but no object."""
+    subject = prop.get("items") if prop.get("type") == "array" else prop
+    if not isinstance(subject, dict):
+        return False
+    return not any("$ref" in b for b in _branches(subject))
+
+
+def _shape_object_reference(entry: Json, props: list[Json]) -> None:
+    """Decide how a reference to a nested type (``Invoice.line_items`` -> ``InvoiceLineItem``)
+    is served unexpanded, from the OpenAPI documents, and record the reason in ``entry``.
+
+    The object when some document types the field as the object only and none as an id only
+    (an object then satisfies the id-or-object documents too); otherwise an id unless expanded.
+    """
+    target = entry["ref"]
+    object_only = any(map(typed_as_object_only, props))
+    if not object_only or any(map(typed_as_id_only, props)):
+        entry.update(unexpanded="id", unexpanded_reason=ID_REASON.format(target=target))
+        return
+    many = entry.pop("many", False)
+    entry.pop("ref", None)
+    entry.pop("format", None)
+    if many:
+        entry.update(type="array", items={"type": "object", "object": target})
+    else:
+        entry.update(type="object", object=target)
+    entry.update(unexpanded="object", unexpanded_reason=EMBEDDED_REASON.format(target=target))
 
 
 def _free_form_list(entry: Json, facts: Json) -> bool:

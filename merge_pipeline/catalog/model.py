@@ -107,6 +107,16 @@ class CommonModel:
     def supports_modified_after(self) -> bool:
         return "modified_after" in self.list_params
 
+    @property
+    def flags_deletions(self) -> bool:
+        """Merge marks this model's deleted records with ``remote_was_deleted``.
+
+        Nine models have no such field (CONTRACT §3: e.g. ``crm.EngagementType``,
+        ``accounting.PaymentTerm``, ``ticketing.Viewer``): a deleted record of theirs can only
+        vanish from listings, so only a full listing can notice it.
+        """
+        return REMOTE_WAS_DELETED in self.field_names
+
     def field(self, name: str) -> Field:
         for candidate in self.fields:
             if candidate.name == name:

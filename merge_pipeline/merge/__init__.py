@@ -17,13 +17,20 @@ from merge_pipeline.merge.errors import (
     MergeUnexpectedStatus,
 )
 from merge_pipeline.merge.page import Page
-from merge_pipeline.merge.ratelimit import RateLimiter, RateLimiterRegistry, process_registry
+from merge_pipeline.merge.ratelimit import (
+    AccountRateLimiter,
+    RateLimiter,
+    RateLimiterRegistry,
+    RateLimits,
+    process_registry,
+)
 from merge_pipeline.merge.retry import RetryPolicy
 from merge_pipeline.merge.stats import CallStats
 
 __all__ = [
     "DEFAULT_AUTH_RULES",
     "AccountCredentials",
+    "AccountRateLimiter",
     "AuthRules",
     "CallStats",
     "InvalidAccountToken",
@@ -41,6 +48,7 @@ __all__ = [
     "Page",
     "RateLimiter",
     "RateLimiterRegistry",
+    "RateLimits",
     "RetryPolicy",
     "process_registry",
 ]

@@ -2,8 +2,9 @@
 
 One :class:`MergeClient` may serve many threads (httpx's connection pool is thread-safe and the
 client keeps no per-call state); every call for a linked account first takes a slot from that
-account's process-wide rate limiter. Secrets are read from their ``SecretStr`` and put on the
-request just before it is sent; they never reach a log line, an exception or its chain.
+account's rate limiter (per process, or shared by every process through PostgreSQL). Secrets are
+read from their ``SecretStr`` and put on the request just before it is sent; they never reach a
+log line, an exception or its chain.
 """
 
 import logging
@@ -53,7 +54,7 @@ from merge_pipeline.merge.query import (
     list_params,
     page_size_for,
 )
-from merge_pipeline.merge.ratelimit import RateLimiter, RateLimiterRegistry, process_registry
+from merge_pipeline.merge.ratelimit import AccountRateLimiter, RateLimits, process_registry
 from merge_pipeline.merge.retry import (
     RETRYABLE_STATUSES,
     RetryPolicy,
@@ -88,7 +89,7 @@ class _Call:
     params: Mapping[str, str] | None = None
     body: Mapping[str, Any] | None = None
     account: AccountCredentials | None = None
-    limiter: RateLimiter | None = None
+    limiter: AccountRateLimiter | None = None
     attempts: int = 0
 
     @property
@@ -166,8 +167,10 @@ class MergeClient:
     """Merge's Unified API for the sync engine: paginated Common Models plus account endpoints.
 
     ``transport`` replaces the network (tests pass an ``httpx.MockTransport``); ``stats`` receives
-    the traffic counters (one per sync); ``rate_limiters``, ``sleep`` and ``clock`` are injectable
-    so tests never wait.
+    the traffic counters (one per sync); ``rate_limiters`` is where each account's limiter comes
+    from (default: this process's registry; ``warehouse.rate_limit.SharedRateLimits`` shares the
+    budget with every process using the same database); ``sleep`` and ``clock`` are injectable so
+    tests never wait.
     """
 
     def __init__(
@@ -176,7 +179,7 @@ class MergeClient:
         *,
         transport: httpx.BaseTransport | None = None,
         stats: CallStats | None = None,
-        rate_limiters: RateLimiterRegistry | None = None,
+        rate_limiters: RateLimits | None = None,
         retry_policy: RetryPolicy | None = None,
         auth_rules: AuthRules = DEFAULT_AUTH_RULES,
         sleep: Callable[[float], None] = time.sleep,
@@ -338,7 +341,7 @@ class MergeClient:
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    def _limiter(self, account: AccountCredentials) -> RateLimiter:
+    def _limiter(self, account: AccountCredentials) -> AccountRateLimiter:
         return self._limiters.for_account(
             account.linked_account_id, self._settings.rate_limit_per_minute
         )

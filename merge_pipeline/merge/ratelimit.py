@@ -6,15 +6,18 @@ threads syncing different models of the same account queue behind one budget. Th
 sliding window: no window of ``window_s`` seconds ever holds more than ``limit`` acquisitions,
 which is stricter than (so also safe for) a fixed per-minute counter on Merge's side.
 
-Limits are per process: accounts synced concurrently from several processes must split the budget
-(set ``rate_limit_per_minute`` accordingly).
+These limiters are per process. Where a database is at hand the pipeline uses
+``merge_pipeline.warehouse.rate_limit`` instead, which keeps the same window in PostgreSQL so
+that every process and machine calling Merge for an account shares one budget; both follow the
+protocols below and take their decisions from :func:`wait_for_slot`.
 """
 
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -27,6 +30,48 @@ MERGE_WINDOW_S = 61.0
 #: Slack when comparing clock readings, so float rounding cannot leave a waiter sleeping 1e-15 s
 #: forever on a clock that only moves when slept on (the tests' fake clock).
 _EPSILON_S = 1e-9
+
+
+class AccountRateLimiter(Protocol):
+    """What the client needs of one account's limiter."""
+
+    def acquire(self) -> float:
+        """Block until a request may be sent; return the seconds spent waiting."""
+        ...
+
+    def pause_for(self, seconds: float) -> None:
+        """Grant nothing for ``seconds`` (Merge answered 429 with Retry-After)."""
+        ...
+
+
+class RateLimits(Protocol):
+    """Where the client gets each account's limiter (per process, or shared through a database)."""
+
+    def for_account(self, linked_account_id: str, limit: int) -> AccountRateLimiter: ...
+
+
+def wait_for_slot(
+    now: float, limiting_grant: float | None, window_s: float, paused_until: float
+) -> float:
+    """Seconds until a request may be sent (0: now).
+
+    ``limiting_grant`` is the ``limit``-th most recent grant (None while there are fewer): while
+    it is inside the window, the window is full and the caller waits for it to leave. A pause
+    (Retry-After) wins over everything.
+    """
+    if paused_until > now + _EPSILON_S:
+        return paused_until - now
+    if limiting_grant is None:
+        return 0.0
+    return max(0.0, limiting_grant + window_s - now)
+
+
+def slot_wait(
+    now: float, granted: Sequence[float], limit: int, window_s: float, paused_until: float
+) -> float:
+    """:func:`wait_for_slot` for ``granted``, the grant times of the last window, oldest first."""
+    limiting = granted[-limit] if len(granted) >= limit else None
+    return wait_for_slot(now, limiting, window_s, paused_until)
 
 
 class RateLimiter:
@@ -68,13 +113,9 @@ class RateLimiter:
 
     def _wait_needed(self, now: float) -> float:
         """Seconds until a slot is free (0: take it now). Call with the lock held."""
-        if self._paused_until > now + _EPSILON_S:
-            return self._paused_until - now
         while self._granted and self._granted[0] <= now - self._window_s + _EPSILON_S:
             self._granted.popleft()
-        if len(self._granted) < self._limit:
-            return 0.0
-        return self._granted[-self._limit] + self._window_s - now
+        return slot_wait(now, self._granted, self._limit, self._window_s, self._paused_until)
 
     def acquire(self) -> float:
         """Block until a request may be sent; returns the seconds spent waiting."""

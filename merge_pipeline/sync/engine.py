@@ -8,21 +8,30 @@ The rules that make it exactly-once:
   what was written, and re-applied pages are no-ops because older versions never win);
 * the cursor moves to the fetch's start *in the same transaction as the last page*, so a crash
   anywhere leaves the old cursor and the next run re-reads what it might have missed;
-* models Merge cannot filter by ``modified_after`` are fully re-read, and rows it no longer
-  returns are marked deleted in that same last transaction;
+* models Merge cannot filter by ``modified_after`` are fully re-read (as is every incremental
+  model once per sweep interval, see ``sweep``); rows a full listing does not return get
+  ``_absent_since`` in that same last transaction, and only when a second listing confirms it,
+  so one short listing or a record that moved while we paged is never taken for a deletion;
+  ``remote_was_deleted`` only ever says what Merge said;
+* nested models are listed parent by parent, under the policy in ``nested_policy`` (every
+  parent, or changed ones plus a periodic full re-list); each parent keeps its own window and
+  last listing, recorded in that same last transaction, and only the children of the parents
+  listed completely can be marked absent (a deleted or absent parent's children stay as Merge
+  last listed them); a confirmation listing re-lists only the parents with children left out;
 * a record that cannot be mirrored is quarantined (kept whole with the reason) in its page's
   transaction while the rest of the page is stored; it is fetched again by id at the start of
   later syncs until it stores, and for a model without a retrieve-by-id endpoint the cursor does
   not move while such a record waits, so nothing is lost either way.
 """
 
+import copy
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import sqlalchemy.exc
@@ -32,22 +41,49 @@ from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.merge.credentials import AccountCredentials
 from merge_pipeline.merge.errors import MergeAuthError, MergeError, MergeNotFound
 from merge_pipeline.merge.page import Page
+from merge_pipeline.settings import Settings
 from merge_pipeline.sync.failure import describe_failure
+from merge_pipeline.sync.nested_policy import (
+    DEFAULT_FULL_RELIST_EVERY,
+    NestedPolicy,
+    ParentPlan,
+    ParentState,
+    child_modified_after,
+    plan_parents,
+)
 from merge_pipeline.sync.prefetch import Prefetch
 from merge_pipeline.sync.records import RecordShaper, ShapedPage
 from merge_pipeline.sync.result import SyncResult
 from merge_pipeline.sync.storable import exact_json
+from merge_pipeline.sync.sweep import needs_full_listing
 from merge_pipeline.sync.window import fetch_started_at, request_modified_after
+from merge_pipeline.warehouse.conflicts import CONFLICT_RETRIES, is_transaction_conflict
 from merge_pipeline.warehouse.cursors import read_cursor, write_cursor
 from merge_pipeline.warehouse.history import (
     FAILED,
     SUCCEEDED,
     abandon_stale_runs,
     finish_sync_run,
+    last_full_listing,
     start_sync_run,
 )
 from merge_pipeline.warehouse.locks import sync_lock
-from merge_pipeline.warehouse.mirror_tables import RAW, RAW_EXACT, MirrorTables, mirror_tables
+from merge_pipeline.warehouse.mirror_tables import (
+    PARENT_ID,
+    RAW,
+    RAW_EXACT,
+    MirrorTables,
+    mirror_tables,
+)
+from merge_pipeline.warehouse.nested_listings import (
+    children_of,
+    last_full_relist,
+    parent_listings,
+    parent_states,
+    record_full_relist,
+    record_parent_listings,
+    set_parent,
+)
 from merge_pipeline.warehouse.quarantine import (
     GONE,
     Quarantined,
@@ -57,9 +93,12 @@ from merge_pipeline.warehouse.quarantine import (
     resolve,
 )
 from merge_pipeline.warehouse.upsert import (
-    mark_missing_as_deleted,
+    UpsertCounts,
+    count_unseen,
+    mark_absent,
     remember_seen,
     start_full_fetch,
+    unseen_values,
     upsert_rows,
 )
 
@@ -72,7 +111,15 @@ ProgressCallback = Callable[[SyncResult, Page], None]
 
 @dataclass(frozen=True)
 class SyncOptions:
-    """How to sync: which relations to expand, the cursor overlap, a forced full fetch."""
+    """How to sync: which relations to expand, the cursor overlap, a forced full fetch, and
+    which parents a nested model lists (``every-parent`` unless the caller chooses: settings
+    give scheduled syncs their configured policy).
+
+    ``deletion_sweep``: list an incremental model in full when its last full listing is older
+    (None: never). ``max_absent_fraction``: a full listing that would mark more than this share
+    of the present rows it covered absent (with at least ``absence_guard_min_rows`` present)
+    marks none and says so in the result, so one bad listing can never empty a mirror table.
+    """
 
     expand: tuple[str, ...] = ()
     overlap: timedelta = timedelta(seconds=60)
@@ -81,6 +128,29 @@ class SyncOptions:
     lock_timeout_s: float = 1800.0
     #: quarantined records fetched again by id per sync (a bound on calls spent on them)
     quarantine_retries: int = 100
+
+    deletion_sweep: timedelta | None = timedelta(days=1)
+    max_absent_fraction: float = 0.5
+    absence_guard_min_rows: int = 20
+    nested_policy: NestedPolicy = NestedPolicy.EVERY_PARENT
+    nested_full_relist_every: timedelta = DEFAULT_FULL_RELIST_EVERY
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **changes: Any) -> "SyncOptions":
+        """The configured overlap, deletion sweep and nested policy (what scheduled syncs and
+        the CLI use), plus changes."""
+        configured: dict[str, Any] = {
+            "overlap": timedelta(seconds=settings.cursor_overlap_s),
+            "deletion_sweep": (
+                None
+                if settings.deletion_sweep_s is None
+                else timedelta(seconds=settings.deletion_sweep_s)
+            ),
+            "nested_policy": settings.nested_policy,
+            "nested_full_relist_every": timedelta(hours=settings.nested_full_relist_hours),
+            "lock_timeout_s": settings.lock_timeout_s,
+        }
+        return cls(**(configured | changes))
 
 
 #: SQLSTATE classes of a database refusing a row's data (data exception, integrity, limits):
@@ -91,6 +161,37 @@ _ROW_PROBLEM_CLASSES = ("22", "23", "54")
 def _refused_row_data(error: sqlalchemy.exc.DBAPIError) -> bool:
     code = getattr(error.orig, "pgcode", None) or ""
     return code[:2] in _ROW_PROBLEM_CLASSES
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """One stream of pages: the whole model, or the children of one parent."""
+
+    parent: ParentState | None
+    modified_after: datetime | None
+
+
+@dataclass
+class _ParentOutcomes:
+    """The parents a listing listed completely, and those that answered 404 (no duplicates:
+    a page transaction re-run after a deadlock, or a confirmation listing, may add one twice)."""
+
+    listed: list[ParentState] = field(default_factory=list)
+    not_found: list[ParentState] = field(default_factory=list)
+
+    def add_listed(self, parent: ParentState) -> None:
+        if parent not in self.listed:
+            self.listed.append(parent)
+
+    def add_not_found(self, parent: ParentState) -> None:
+        if parent not in self.not_found:
+            self.not_found.append(parent)
+
+    def finished(self) -> list[ParentState]:
+        """Parents whose listing is over: listed completely, or deleted and answering 404."""
+        done = {p.parent_id: p for p in self.not_found if p.deleted}
+        done.update((p.parent_id, p) for p in self.listed)
+        return list(done.values())
 
 
 def _with_last(items: Iterable[T]) -> Iterator[tuple[T, bool]]:
@@ -132,10 +233,22 @@ class ModelSync:
         self._progress = progress
         self._shaper = RecordShaper(self._catalog, model, account.linked_account_id)
         self.sync_run_id = sync_run_id or f"adhoc-{uuid.uuid4()}"
+        self._parent_plan: ParentPlan | None = None  # set when a nested model plans its parents
+        self._planned_at = datetime.now(UTC)
 
-    @property
-    def _incremental(self) -> bool:
-        return self._model.supports_modified_after and not self._options.full
+    #: set by :meth:`run` once the stored state is read: False = this sync lists every record
+    _incremental: bool = True
+
+    def _decide_listing(self, connection: sa.Connection, cursor: datetime | None) -> None:
+        account_id = self._account.linked_account_id
+        self._incremental = not needs_full_listing(
+            supports_modified_after=self._model.supports_modified_after,
+            forced=self._options.full,
+            has_cursor=cursor is not None,
+            last_full_listing=last_full_listing(connection, account_id, self._model.model_id),
+            now=datetime.now(UTC),
+            sweep_interval=self._options.deletion_sweep,
+        )
 
     def run(self) -> SyncResult:
         """Sync the pair; raises the Merge or database error after recording the failure."""
@@ -154,6 +267,7 @@ class ModelSync:
                 lock_wait = time.perf_counter() - lock_started
                 abandon_stale_runs(connection, account_id, self._model.model_id)
                 cursor = read_cursor(connection, account_id, self._model.model_id)
+                self._decide_listing(connection, cursor)
                 history_id = start_sync_run(
                     connection,
                     sync_run_id=self.sync_run_id,
@@ -166,7 +280,7 @@ class ModelSync:
                     linked_account_id=account_id,
                     model_id=self._model.model_id,
                     sync_run_id=self.sync_run_id,
-                    full_fetch=cursor is None or not self._incremental,
+                    full_fetch=not self._incremental,
                     cursor_before=cursor,
                     lock_wait_s=lock_wait,
                 )
@@ -198,36 +312,66 @@ class ModelSync:
         )
         return result
 
-    def _pages(
-        self, modified_after: datetime | None, parents: list[dict[str, str]] | None
-    ) -> Iterator[Page]:
-        """Every page of the model; for nested paths, every page under every live parent."""
-        for path_params in parents if parents is not None else [None]:
-            yield from self._client.iter_pages(
-                self._account,
-                self._model,
-                modified_after=modified_after,
-                expand=self._options.expand,
-                include_deleted_data=True,
-                page_size=self._options.page_size,
-                path_params=path_params,
-            )
+    def _pages(self, listings: Iterable[_Listing]) -> Iterator[tuple[_Listing, Page | None]]:
+        """Every page of every listing; ``None`` for a parent Merge no longer knows (404)."""
+        for listing in listings:
+            path_params = None
+            if listing.parent is not None:
+                path_params = {self._model.path_params[0].name: listing.parent.parent_id}
+            try:
+                for page in self._client.iter_pages(
+                    self._account,
+                    self._model,
+                    modified_after=listing.modified_after,
+                    expand=self._options.expand,
+                    include_deleted_data=True,
+                    page_size=self._options.page_size,
+                    path_params=path_params,
+                ):
+                    yield listing, page
+            except MergeNotFound:
+                if listing.parent is None:
+                    raise
+                # a parent gone from Merge (e.g. deleted for good): its children stay as they
+                # were listed, never inferred deleted; the listing does not count as complete
+                yield listing, None
 
-    def _parent_ids(self, connection: sa.Connection) -> list[dict[str, str]]:
+    def _plan_parents(self, connection: sa.Connection, result: SyncResult) -> list[_Listing]:
+        """Which parents to list this time (the policy), each with its own window."""
         [param] = self._model.path_params  # every nested Merge path has exactly one parent
         parent = self._catalog.category(self._model.category).model(str(param.model))
-        table = self._tables[parent]
-        rows = connection.execute(
-            sa.select(table.c.id)
-            .where(
-                table.c.linked_account_id == self._account.linked_account_id,
-                table.c.remote_was_deleted.is_(False),
-            )
-            .order_by(table.c.id)
-        )
-        ids = [{param.name: row.id} for row in rows]
+        account_id = self._account.linked_account_id
+        model_id = self._model.model_id
+        parents = parent_states(connection, self._tables[parent], account_id)
+        listings = parent_listings(connection, account_id, model_id)
+        last_full = last_full_relist(connection, account_id, model_id)
         connection.commit()
-        return ids
+        # our clock, on both sides of the comparison: it only schedules the next full re-list
+        self._planned_at = datetime.now(UTC)
+        self._parent_plan = plan_parents(
+            self._options.nested_policy,
+            parents,
+            listings,
+            last_full_relist=last_full,
+            now=self._planned_at,
+            full_relist_every=self._options.nested_full_relist_every,
+            forced_full=self._options.full,
+        )
+        result.nested_policy = str(self._options.nested_policy)
+        result.full_relist = self._parent_plan.full_relist
+        result.parents_skipped = self._parent_plan.skipped
+        windowed = self._model.supports_modified_after
+        return [
+            _Listing(
+                p,
+                child_modified_after(
+                    listings.get(p.parent_id), self._options.overlap, full=not self._incremental
+                )
+                if windowed
+                else None,
+            )
+            for p in self._parent_plan.to_list
+        ]
 
     def _fetch_and_store(
         self,
@@ -241,51 +385,207 @@ class ModelSync:
         )
         result.requested_modified_after = modified_after
         local_start = datetime.now(UTC)
-        parents = self._parent_ids(connection) if self._model.is_nested else None
-        pages = Prefetch(self._pages(modified_after, parents))
-        with pages:
-            self._store_pages(connection, pages, local_start, result, history_id)
+        if self._model.is_nested:
+            result.requested_modified_after = None  # each parent has its own window
+            listings = self._plan_parents(connection, result)
+        else:
+            result.full_relist = not self._incremental
+            listings = [_Listing(None, modified_after)]
+        self._fetch_start: datetime | None = None
+        self._listing_started: datetime | None = None
+        self._parents = _ParentOutcomes()  # over the whole sync: what the listings record
+        if not self._incremental:
+            self._listing_started = start_full_fetch(connection)
+            connection.commit()
+        # A full listing that leaves rows out is repeated once before they are marked absent:
+        # only rows both listings omit are absent (a short listing, or a record that moved
+        # while we paged in a descending or unstable order, is in the second one). For a nested
+        # model the second listing covers only the parents with children left out.
+        for confirming in (False, True):
+            pages = Prefetch(self._pages(listings))
+            with pages:
+                done = self._store_pages(
+                    connection, pages, local_start, result, history_id, confirming
+                )
+            if done:
+                return
+            listings = self._confirmation_listings(connection, listings)
 
     def _store_pages(
         self,
         connection: sa.Connection,
-        pages: Iterable[Page],
+        pages: Iterable[tuple[_Listing, Page | None]],
         local_start: datetime,
         result: SyncResult,
         history_id: int,
-    ) -> None:
-        fetch_start: datetime | None = None
+        confirming: bool,
+    ) -> bool:
+        """Store one listing; True when the sync finished with it (False: confirm first)."""
         table = self._tables[self._model]
-        last_page: Page | None = None
-        if not self._incremental:
-            start_full_fetch(connection)
-        for page, is_last in _with_last(pages):
-            if fetch_start is None:
-                fetch_start = fetch_started_at(
-                    page.server_date, timedelta(seconds=page.elapsed), local_start
+        self._pass = _ParentOutcomes()  # this listing's: the scope of its absence check
+        for (listing, page), is_last in _with_last(pages):
+            shaped: ShapedPage | None = None
+            if page is None:
+                if listing.parent is not None:  # only a parent's listing goes on after a 404
+                    self._parents.add_not_found(listing.parent)
+                    self._pass.add_not_found(listing.parent)
+            else:
+                if self._fetch_start is None:
+                    self._fetch_start = fetch_started_at(
+                        page.server_date, timedelta(seconds=page.elapsed), local_start
+                    )
+                shaped = self._shaper.shape_page(page.results)
+
+            def store(
+                listing: _Listing = listing,
+                page: Page | None = page,
+                shaped: ShapedPage | None = shaped,
+                is_last: bool = is_last,
+            ) -> bool:
+                if page is not None and shaped is not None:
+                    self._store_listed_page(connection, table, listing, page, shaped, result)
+                return is_last and self._finish_if_settled(
+                    connection, table, result, history_id, confirming
                 )
-            shaped = self._shaper.shape_page(page.results)
-            listed = self._store_page(connection, shaped, result)
-            if not self._incremental:
-                # quarantined records were listed: a full refresh must not mark them missing
-                remember_seen(connection, listed)
-            result.pages += 1
-            last_page = page
-            if is_last:
-                self._finish(connection, table, fetch_start, result, history_id)
-            connection.commit()
-            if self._progress is not None:
+
+            finished = self._commit(connection, result, store)
+            if self._progress is not None and page is not None:
                 self._collect_stats(result)
                 self._progress(result, page)
-        if last_page is None:  # no page at all (e.g. a nested model whose parents have none)
-            self._finish(
+            if is_last:
+                return finished
+        # nothing was asked (a nested model with no parent to list): no clock of Merge's was
+        # read, so the cursor stays where it is
+        return self._commit(
+            connection,
+            result,
+            lambda: self._finish_if_settled(connection, table, result, history_id, confirming),
+        )
+
+    def _store_listed_page(
+        self,
+        connection: sa.Connection,
+        table: sa.Table,
+        listing: _Listing,
+        page: Page,
+        shaped: ShapedPage,
+        result: SyncResult,
+    ) -> None:
+        """One page's writes; a parent counts as listed once its last page is stored."""
+        if listing.parent is not None:
+            listed = self._store_children(connection, table, listing.parent, shaped, result)
+            if page.is_last:
+                self._parents.add_listed(listing.parent)
+                self._pass.add_listed(listing.parent)
+        else:
+            listed = self._store_page(connection, shaped, result)
+        if not self._incremental:
+            # quarantined records were listed: a full listing must not mark them absent
+            remember_seen(connection, listed)
+        result.pages += 1
+
+    def _commit(
+        self, connection: sa.Connection, result: SyncResult, work: Callable[[], bool]
+    ) -> bool:
+        """Run one page's transaction; re-run it if PostgreSQL aborted it as a deadlock.
+
+        A page is idempotent (older versions never win, ids seen are a set, parents listed
+        are kept once), so re-running it after a conflict is safe; the counters are restored
+        so nothing is counted twice.
+        """
+        for attempt in range(CONFLICT_RETRIES + 1):
+            saved = copy.deepcopy(vars(result))
+            try:
+                outcome = work()
+                connection.commit()
+                return outcome
+            except sa.exc.DBAPIError as error:
+                if attempt == CONFLICT_RETRIES or not is_transaction_conflict(error):
+                    raise
+                connection.rollback()
+                vars(result).update(saved)
+                result.transaction_conflicts += 1
+                log.warning(
+                    "%s for %s: page transaction aborted by a deadlock; re-running it",
+                    self._model.model_id,
+                    self._account.linked_account_id,
+                )
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _absence_scope(self, table: sa.Table) -> sa.ColumnElement[bool] | None:
+        """The rows this listing covered: all of the account's, or for a nested model only the
+        children of the parents it listed completely (others' children are never marked)."""
+        if not self._model.is_nested:
+            return None
+        if not self._pass.listed:
+            return sa.false()
+        return children_of(table, [parent.parent_id for parent in self._pass.listed])
+
+    def _finish_if_settled(
+        self,
+        connection: sa.Connection,
+        table: sa.Table,
+        result: SyncResult,
+        history_id: int,
+        confirming: bool,
+    ) -> bool:
+        """Finish now, unless a full listing left rows out and has not been confirmed yet."""
+        if not self._incremental and not confirming:
+            assert self._listing_started is not None
+            unseen, _ = count_unseen(
                 connection,
                 table,
-                fetch_started_at(None, timedelta(0), local_start),
-                result,
-                history_id,
+                self._account.linked_account_id,
+                self._listing_started,
+                self._absence_scope(table),
             )
-            connection.commit()
+            if unseen:
+                result.confirmation_listings += 1
+                return False
+        self._finish(connection, table, self._fetch_start, result, history_id)
+        return True
+
+    def _confirmation_listings(
+        self, connection: sa.Connection, first: list[_Listing]
+    ) -> list[_Listing]:
+        """What the confirming listing lists: the same as the first for a flat model; for a
+        nested one only the parents with children the first left out (whole, no window)."""
+        if not self._model.is_nested:
+            return first
+        assert self._listing_started is not None
+        table = self._tables[self._model]
+        wanted = unseen_values(
+            connection,
+            table,
+            PARENT_ID,
+            self._account.linked_account_id,
+            self._listing_started,
+            self._absence_scope(table),
+        )
+        connection.commit()
+        return [_Listing(p, None) for p in self._pass.listed if p.parent_id in wanted]
+
+    def _store_children(
+        self,
+        connection: sa.Connection,
+        table: sa.Table,
+        parent: ParentState,
+        shaped: ShapedPage,
+        result: SyncResult,
+    ) -> list[str]:
+        """A page of one parent's children: stored with the parent they were listed under;
+        returns the ids listed (quarantined ones too)."""
+        for row in shaped.rows:
+            row[PARENT_ID] = parent.parent_id
+        listed = self._store_page(connection, shaped, result)
+        set_parent(
+            connection,
+            table,
+            self._account.linked_account_id,
+            parent.parent_id,
+            [row["id"] for row in shaped.rows],
+        )
+        return listed
 
     def _secrets(self) -> list[str]:
         """Every secret this sync touches, for redacting text we did not write."""
@@ -348,22 +648,33 @@ class ModelSync:
         return stored + [q.record_id for q in own if q.record_id is not None]
 
     def _upsert(self, connection: sa.Connection, shaped: ShapedPage, result: SyncResult) -> None:
-        """Upsert in a savepoint; ``result`` counts it only once the savepoint holds."""
-        related: dict[str, int] = {}
+        """Upsert a page and its expanded relations in a savepoint, tables in model-id order;
+        ``result`` counts it only once the savepoint holds.
+
+        One order for every sync means an expanding sync and the related model's own sync take
+        their row locks in the same order, so they wait for each other instead of deadlocking.
+        """
+        main = self._model.model_id
+        batches = [(m, list(rows.values()), True) for m, rows in shaped.related.items()]
+        batches.append((main, shaped.rows, False))
+        done: list[tuple[str, list[dict[str, Any]], bool, UpsertCounts]] = []
         with connection.begin_nested():
-            for model_id, rows in shaped.related.items():
-                table = self._tables[model_id]
-                done = upsert_rows(connection, table, list(rows.values()), self.sync_run_id)
-                related[model_id] = done.inserted + done.updated
-            table = self._tables[self._model]
-            counts = upsert_rows(connection, table, shaped.rows, self.sync_run_id)
-        for model_id, upserted in related.items():
-            result.related_upserted[model_id] = result.related_upserted.get(model_id, 0) + upserted
-        result.records_received += len(shaped.rows)
-        result.records_inserted += counts.inserted
-        result.records_updated += counts.updated
-        result.records_unchanged += counts.unchanged
-        result.records_deleted += shaped.deleted
+            # expanded copies of the model itself go before its own rows, which win on a tie
+            for model_id, rows, related in sorted(batches, key=lambda b: (b[0], not b[2])):
+                counts = upsert_rows(connection, self._tables[model_id], rows, self.sync_run_id)
+                done.append((model_id, rows, related, counts))
+        for model_id, rows, related, counts in done:
+            if related:
+                result.related_upserted[model_id] = (
+                    result.related_upserted.get(model_id, 0) + counts.inserted + counts.updated
+                )
+                continue
+            result.records_received += len(rows)
+            result.records_inserted += counts.inserted
+            result.records_updated += counts.updated
+            result.records_unchanged += counts.unchanged
+            result.records_deleted += counts.deleted
+            result.records_returned += counts.returned
 
     def _upsert_row_by_row(
         self, connection: sa.Connection, shaped: ShapedPage, result: SyncResult
@@ -403,16 +714,19 @@ class ModelSync:
         self,
         connection: sa.Connection,
         table: sa.Table,
-        fetch_start: datetime,
+        fetch_start: datetime | None,
         result: SyncResult,
         history_id: int,
     ) -> None:
-        """The last transaction's extra work: missing rows, the cursor, the history row."""
+        """The last transaction's extra work: absent rows, parent listings, the cursor, the
+        history row. ``fetch_start`` is None when Merge was not asked anything."""
         account_id = self._account.linked_account_id
         if not self._incremental:
-            result.records_marked_missing = mark_missing_as_deleted(connection, table, account_id)
+            self._mark_absent(connection, table, result)
+        if self._model.is_nested:
+            self._record_listings(connection, fetch_start, result)
         result.quarantine_pending = pending_count(connection, account_id, self._model.model_id)
-        cursor_after: datetime | None = fetch_start
+        cursor_after = fetch_start or result.cursor_before
         if result.quarantine_pending and not self._retrievable and self._incremental:
             # nothing can fetch the waiting records by id: re-list them from the old cursor
             cursor_after = result.cursor_before
@@ -422,7 +736,7 @@ class ModelSync:
                 account_id,
                 result.quarantine_pending,
             )
-        else:
+        elif fetch_start is not None:
             write_cursor(
                 connection, account_id, self._model.model_id, fetch_start, self.sync_run_id
             )
@@ -432,9 +746,73 @@ class ModelSync:
             connection,
             history_id,
             status=SUCCEEDED,
-            cursor_after=cursor_after,
+            cursor_after=result.cursor_after,
             stats=result.as_dict(),
         )
+
+    def _mark_absent(self, connection: sa.Connection, table: sa.Table, result: SyncResult) -> None:
+        """Stamp ``_absent_since`` on rows no listing returned, unless that is a mass deletion.
+
+        For a nested model only children of the parents the (last) listing listed completely.
+        """
+        account_id = self._account.linked_account_id
+        assert self._listing_started is not None
+        scope = self._absence_scope(table)
+        unseen, present = count_unseen(connection, table, account_id, self._listing_started, scope)
+        options = self._options
+        if (
+            unseen
+            and present >= options.absence_guard_min_rows
+            and unseen > options.max_absent_fraction * present
+        ):
+            result.absence_refused = unseen
+            log.warning(
+                "%s for %s: the listings left out %d of %d rows; none marked absent (more "
+                "than %.0f%% looks like a broken listing, not deletions)",
+                self._model.model_id,
+                account_id,
+                unseen,
+                present,
+                100 * options.max_absent_fraction,
+            )
+            return
+        result.records_marked_absent = mark_absent(
+            connection, table, account_id, self._listing_started, scope
+        )
+
+    def _record_listings(
+        self, connection: sa.Connection, fetch_start: datetime | None, result: SyncResult
+    ) -> None:
+        """Each parent listed completely, and the full re-list when every planned parent was.
+
+        A parent the mirror has as deleted (by Merge's flag or by absence) that answers 404
+        has had its last listing: it is recorded (its children untouched) so that it is not
+        asked again. A live one that answers 404 is asked again next time (the parent's own
+        sync will say what happened).
+        """
+        account_id = self._account.linked_account_id
+        model_id = self._model.model_id
+        parents = self._parents
+        result.parents_listed = len(parents.listed)
+        result.parents_not_found = len(parents.not_found)
+        if parents.not_found:
+            log.warning(
+                "%s for %s: %d parents answered 404; their children are left as they are",
+                model_id,
+                account_id,
+                len(parents.not_found),
+            )
+        # a window start only matters for listed parents, which imply a response and its clock
+        listed_at = fetch_start or self._planned_at
+        record_parent_listings(
+            connection, account_id, model_id, parents.finished(), listed_at, self.sync_run_id
+        )
+        plan = self._parent_plan
+        if plan is None:
+            return
+        answered = {p.parent_id for p in parents.listed + parents.not_found}
+        if plan.full_relist and answered >= {p.parent_id for p in plan.to_list}:
+            record_full_relist(connection, account_id, model_id, self._planned_at, self.sync_run_id)
 
     def _collect_stats(self, result: SyncResult) -> None:
         """This sync's share of the client's traffic counters (SyncResult mirrors CallStats)."""

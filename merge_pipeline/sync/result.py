@@ -20,15 +20,32 @@ class SyncResult:
     records_inserted: int = 0
     records_updated: int = 0
     records_unchanged: int = 0
+    #: rows that went from live to ``remote_was_deleted`` (transitions, not flags received)
     records_deleted: int = 0
-    records_marked_missing: int = 0
     #: records of this model set aside this sync because they could not be mirrored
     records_quarantined: int = 0
     #: quarantined records of the pair stored (or found gone) this sync
     quarantine_resolved: int = 0
     #: quarantined records of the pair still waiting after this sync (the Dagster check's figure)
     quarantine_pending: int = 0
+    #: rows a full listing (confirmed by a second one) left out: ``_absent_since`` set
+    records_marked_absent: int = 0
+    #: rows marked absent earlier that Merge listed again
+    records_returned: int = 0
+    #: rows left unmarked because marking them would have been a mass deletion (see guard)
+    absence_refused: int = 0
+    #: page transactions PostgreSQL aborted as deadlocks and that were re-run
+    transaction_conflicts: int = 0
+    #: second listings run to confirm that rows the first one left out are really gone
+    confirmation_listings: int = 0
     related_upserted: dict[str, int] = field(default_factory=dict)
+    #: every record of the model (a flat full-refresh model, or every parent of a nested one)
+    #: was listed; for nested models the policy that chose the parents and what it chose
+    full_relist: bool = False
+    nested_policy: str | None = None
+    parents_listed: int = 0
+    parents_skipped: int = 0
+    parents_not_found: int = 0
     pages: int = 0
     api_calls: int = 0
     retries: int = 0

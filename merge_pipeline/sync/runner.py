@@ -2,7 +2,8 @@
 
 Models of one account share that account's rate limit, so running them in sequence costs no
 throughput; nested models (``/jobs/{job_id}/screening-questions``) run after their parents,
-whose mirrored ids they need.
+whose mirrored ids they need. Unless a caller passes its own ``client_factory``, clients take
+their rate limit from the warehouse, shared with every other process syncing the same accounts.
 
 Every pair gets an outcome: one model's failure (of any kind: Merge, database, a bug) never stops
 the account's other models, except a credential Merge refuses, which would fail them all the same
@@ -11,9 +12,10 @@ way; one account's failure never stops the other accounts. Errors are reported a
 """
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import sqlalchemy as sa
 
@@ -26,6 +28,7 @@ from merge_pipeline.sync.engine import ModelSync, ProgressCallback, SyncOptions
 from merge_pipeline.sync.failure import describe_failure
 from merge_pipeline.sync.result import SyncResult
 from merge_pipeline.warehouse.accounts import account_token
+from merge_pipeline.warehouse.rate_limit import SharedRateLimits
 from merge_pipeline.warehouse.vault import TokenVault
 
 log = logging.getLogger(__name__)
@@ -39,10 +42,19 @@ class SyncOutcome:
     model_id: str
     result: SyncResult | None = None
     error: str | None = None
+    error_type: type[Exception] | None = None
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+ClientFactory = Callable[[Settings], MergeClient]
+
+
+def shared_limit_clients(engine: sa.Engine, settings: Settings) -> ClientFactory:
+    """Clients whose per-account rate limit is shared through ``engine``'s database."""
+    return partial(MergeClient, rate_limiters=SharedRateLimits.from_settings(engine, settings))
 
 
 def dependency_order(models: Iterable[CommonModel]) -> list[CommonModel]:
@@ -60,10 +72,42 @@ def sync_account_models(
     options: SyncOptions,
     sync_run_id: str | None = None,
     progress: ProgressCallback | None = None,
-    client_factory: Callable[[Settings], MergeClient] = MergeClient,
+    client_factory: ClientFactory | None = None,
 ) -> list[SyncOutcome]:
-    """Sync some models of one account in dependency order; one failure does not stop the rest,
-    except an authentication failure, which would fail every model the same way."""
+    """Sync some models of one account in dependency order (see :func:`iter_account_syncs`)."""
+    return list(
+        iter_account_syncs(
+            engine,
+            settings,
+            vault,
+            linked_account_id,
+            models,
+            options=options,
+            sync_run_id=sync_run_id,
+            progress=progress,
+            client_factory=client_factory,
+        )
+    )
+
+
+def iter_account_syncs(
+    engine: sa.Engine,
+    settings: Settings,
+    vault: TokenVault,
+    linked_account_id: str,
+    models: Sequence[CommonModel],
+    *,
+    options: SyncOptions,
+    sync_run_id: str | None = None,
+    progress: ProgressCallback | None = None,
+    client_factory: ClientFactory | None = None,
+) -> Iterator[SyncOutcome]:
+    """Sync some models of one account in dependency order, yielding each outcome as it ends.
+
+    Every model gets an outcome: one failure does not stop the rest, except an authentication
+    failure, which would fail every model the same way (the rest are reported not synced).
+    Yielding as we go lets Dagster report each model as soon as it is done.
+    """
     ordered = dependency_order(models)
     password = engine.url.password
     secrets = [settings.api_key.get_secret_value(), *([str(password)] if password else [])]
@@ -75,9 +119,13 @@ def sync_account_models(
     except Exception as error:  # every model gets this outcome instead
         reason = describe_failure(error, secrets)
         log.warning("cannot sync linked account %s: %s", linked_account_id, reason)
-        return [SyncOutcome(linked_account_id, m.model_id, error=reason) for m in ordered]
-    outcomes: list[SyncOutcome] = []
-    with client_factory(settings) as client:
+        for model in ordered:
+            yield SyncOutcome(
+                linked_account_id, model.model_id, error=reason, error_type=type(error)
+            )
+        return
+    factory = client_factory or shared_limit_clients(engine, settings)
+    with factory(settings) as client:
         for index, model in enumerate(ordered):
             try:
                 result = ModelSync(
@@ -89,21 +137,22 @@ def sync_account_models(
                     sync_run_id=sync_run_id,
                     progress=progress,
                 ).run()
-                outcomes.append(SyncOutcome(linked_account_id, model.model_id, result=result))
+                yield SyncOutcome(linked_account_id, model.model_id, result=result)
             except Exception as error:  # reported as this pair's outcome
                 reason = describe_failure(error, [*secrets, *client.secret_values(credentials)])
                 log.warning(
                     "sync of %s for %s failed: %s", model.model_id, linked_account_id, reason
                 )
-                outcomes.append(SyncOutcome(linked_account_id, model.model_id, error=reason))
+                yield SyncOutcome(
+                    linked_account_id, model.model_id, error=reason, error_type=type(error)
+                )
                 if isinstance(error, MergeAuthError):
                     skipped = f"not synced: {reason}"
-                    outcomes += [
-                        SyncOutcome(linked_account_id, m.model_id, error=skipped)
-                        for m in ordered[index + 1 :]
-                    ]
+                    for later in ordered[index + 1 :]:
+                        yield SyncOutcome(
+                            linked_account_id, later.model_id, error=skipped, error_type=type(error)
+                        )
                     break
-    return outcomes
 
 
 def sync_accounts(
@@ -115,10 +164,11 @@ def sync_accounts(
     options: SyncOptions,
     sync_run_id: str | None = None,
     progress: ProgressCallback | None = None,
-    client_factory: Callable[[Settings], MergeClient] = MergeClient,
+    client_factory: ClientFactory | None = None,
 ) -> list[SyncOutcome]:
     """Sync ``{linked_account_id: models}``, ``settings.sync_concurrency`` accounts at a time."""
     workers = max(1, min(settings.sync_concurrency, len(plan)))
+    factory = client_factory or shared_limit_clients(engine, settings)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="merge-sync") as pool:
         futures = {
             account_id: pool.submit(
@@ -131,7 +181,7 @@ def sync_accounts(
                 options=options,
                 sync_run_id=sync_run_id,
                 progress=progress,
-                client_factory=client_factory,
+                client_factory=factory,
             )
             for account_id, models in plan.items()
         }

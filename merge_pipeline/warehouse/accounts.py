@@ -74,3 +74,12 @@ def account_token(connection: sa.Connection, account_id: str, vault: TokenVault)
     if ciphertext is None:
         raise UnknownLinkedAccount(f"no linked account {account_id!r} is stored")
     return vault.decrypt(ciphertext)
+
+
+def deactivate_account(connection: sa.Connection, account_id: str) -> None:
+    """Mark an account deleted in Merge: no more syncs; its token is kept until purged."""
+    connection.execute(
+        sa.update(linked_accounts)
+        .where(linked_accounts.c.id == account_id)
+        .values(is_active=False, updated_at=sa.func.now())
+    )

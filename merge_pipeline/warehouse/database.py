@@ -1,5 +1,7 @@
 """The warehouse engine: resolve the server, make sure the database exists, migrate it."""
 
+from pathlib import Path
+
 import sqlalchemy as sa
 
 from merge_pipeline.settings import Settings, get_settings
@@ -14,10 +16,18 @@ def warehouse_engine(settings: Settings | None = None, *, migrate_schema: bool =
     embedded server is started (or reused) and its ``merge_pipeline`` database created.
     """
     settings = settings or get_settings()
-    if settings.database_url:
-        url = server_url(settings.database_url.get_secret_value(), settings.data_dir)
+    database_url = settings.database_url.get_secret_value() if settings.database_url else None
+    return engine_for(database_url, settings.data_dir, migrate_schema=migrate_schema)
+
+
+def engine_for(
+    database_url: str | None, data_dir: Path, *, migrate_schema: bool = True
+) -> sa.Engine:
+    """:func:`warehouse_engine` from just the two settings that locate the warehouse."""
+    if database_url:
+        url = server_url(database_url, data_dir)
     else:
-        url = ensure_database(server_url(None, settings.data_dir), WAREHOUSE_DATABASE)
+        url = ensure_database(server_url(None, data_dir), WAREHOUSE_DATABASE)
     engine = sa.create_engine(url, pool_pre_ping=True)
     if migrate_schema:
         migrate(engine)

@@ -67,3 +67,18 @@ def abandon_stale_runs(connection: sa.Connection, linked_account_id: str, model_
         .values(status=ABANDONED, finished_at=sa.func.now(), error="process died mid-sync")
     )
     return result.rowcount
+
+
+def last_full_listing(
+    connection: sa.Connection, linked_account_id: str, model_id: str
+) -> datetime | None:
+    """When the pair last finished a full listing (the sweep policy's input); None = never."""
+    finished: datetime | None = connection.execute(
+        sa.select(sa.func.max(sync_runs.c.finished_at)).where(
+            sync_runs.c.linked_account_id == linked_account_id,
+            sync_runs.c.model_id == model_id,
+            sync_runs.c.status == SUCCEEDED,
+            sync_runs.c.stats["full_fetch"].as_boolean().is_(True),
+        )
+    ).scalar_one()
+    return finished

@@ -5,7 +5,9 @@ Two parts, under one PostgreSQL advisory lock:
 * the pipeline's own tables are versioned with Alembic (``warehouse/migrations``);
 * the mirror tables are *derived* from the catalog, so they are reconciled instead: missing
   schemas, tables and columns are created, nothing is ever dropped. Regenerating the catalog
-  with a new Merge field adds a column on the next start; no hand-written migration is needed.
+  with a new Merge field adds a column on the next start; no hand-written migration is needed;
+* the analysts' views of live rows (``hris_current.employee``, see ``views.py``) are derived
+  from the mirror tables and remade when their definition changes.
 """
 
 import logging
@@ -19,6 +21,7 @@ from sqlalchemy.schema import CreateColumn
 
 from merge_pipeline.warehouse.mirror_tables import MirrorTables, mirror_tables
 from merge_pipeline.warehouse.pipeline_tables import PIPELINE_SCHEMA
+from merge_pipeline.warehouse.views import reconcile_views
 
 log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -32,6 +35,7 @@ class MigrationReport:
 
     created_tables: list[str] = field(default_factory=list)
     added_columns: list[str] = field(default_factory=list)
+    made_views: list[str] = field(default_factory=list)
 
 
 def _alembic_config(connection: sa.Connection) -> Config:
@@ -85,11 +89,14 @@ def migrate(engine: sa.Engine, tables: MirrorTables | None = None) -> MigrationR
         connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK_KEY)))
         connection.execute(sa.text(f'CREATE SCHEMA IF NOT EXISTS "{PIPELINE_SCHEMA}"'))
         command.upgrade(_alembic_config(connection), "head")
-        report = reconcile_mirror_tables(connection, tables or mirror_tables())
-    if report.created_tables or report.added_columns:
+        tables = tables or mirror_tables()
+        report = reconcile_mirror_tables(connection, tables)
+        report.made_views = reconcile_views(connection, tables.metadata.sorted_tables)
+    if report.created_tables or report.added_columns or report.made_views:
         log.info(
-            "schema reconciled: %d tables created, %d columns added",
+            "schema reconciled: %d tables created, %d columns added, %d views made",
             len(report.created_tables),
             len(report.added_columns),
+            len(report.made_views),
         )
     return report

@@ -21,7 +21,13 @@ RAW = "_raw"
 RAW_EXACT = "_raw_exact"
 MIRRORED_AT = "_mirrored_at"
 SYNC_RUN_ID = "_sync_run_id"
-BOOKKEEPING_COLUMNS = (RAW, RAW_EXACT, MIRRORED_AT, SYNC_RUN_ID)
+#: when a full listing first left the row out (NULL while Merge lists it); our observation, never
+#: Merge's ``remote_was_deleted``, which only ever says what Merge said
+ABSENT_SINCE = "_absent_since"
+#: nested models only: the parent the row was last listed under (the path's id); lets a listing
+#: of some parents mark absent only those parents' children, and joins any child to its parent
+PARENT_ID = "_parent_id"
+BOOKKEEPING_COLUMNS = (RAW, RAW_EXACT, MIRRORED_AT, SYNC_RUN_ID, ABSENT_SINCE, PARENT_ID)
 
 
 def table_name(model: CommonModel) -> str:
@@ -77,7 +83,10 @@ def mirror_table(model: CommonModel, metadata: sa.MetaData) -> sa.Table:
             MIRRORED_AT, sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),
         sa.Column(SYNC_RUN_ID, sa.Text(), nullable=True),
+        sa.Column(ABSENT_SINCE, sa.DateTime(timezone=True), nullable=True),
     ]
+    if model.is_nested:
+        columns.append(sa.Column(PARENT_ID, sa.Text(), nullable=True))
     name = table_name(model)
     return sa.Table(
         name,

@@ -130,3 +130,66 @@ quarantined_records = sa.Table(
     ),
     comment="Records Merge sent that could not be mirrored, kept whole until a sync stores them",
 )
+
+nested_parent_listings = sa.Table(
+    "nested_parent_listings",
+    metadata,
+    sa.Column("linked_account_id", sa.Text(), primary_key=True),
+    sa.Column(
+        "model_id",
+        sa.Text(),
+        primary_key=True,
+        comment="the nested model, e.g. ats.ScreeningQuestion",
+    ),
+    sa.Column("parent_id", sa.Text(), primary_key=True),
+    sa.Column(
+        "listed_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        comment="start (Merge's clock) of the sync that last listed this parent's children "
+        "completely; the parent's own modified_after window for incremental nested models",
+    ),
+    sa.Column(
+        "parent_modified_at",
+        sa.DateTime(timezone=True),
+        comment="the parent's modified_at in the mirror when its children were listed",
+    ),
+    sa.Column("parent_deleted", sa.Boolean(), nullable=False),
+    sa.Column("sync_run_id", sa.Text()),
+    comment="Per parent of a nested model: when its children were last listed (for the policy)",
+)
+
+nested_full_relists = sa.Table(
+    "nested_full_relists",
+    metadata,
+    sa.Column("linked_account_id", sa.Text(), primary_key=True),
+    sa.Column("model_id", sa.Text(), primary_key=True),
+    sa.Column(
+        "relisted_at",
+        sa.DateTime(timezone=True),
+        nullable=False,
+        comment="when (our clock) the last sync that listed every parent planned it",
+    ),
+    sa.Column("sync_run_id", sa.Text()),
+    comment="Per nested model: the last full re-list, from which the next one falls due",
+)
+
+rate_limit_windows = sa.Table(
+    "rate_limit_windows",
+    metadata,
+    sa.Column("linked_account_id", sa.Text(), primary_key=True),
+    sa.Column(
+        "granted_at",
+        pg.ARRAY(sa.DateTime(timezone=True)),
+        nullable=False,
+        server_default=sa.text("'{}'"),
+        comment="when each call of the current window was let through (older ones are pruned)",
+    ),
+    sa.Column(
+        "paused_until",
+        sa.DateTime(timezone=True),
+        comment="Merge answered 429: no call for this account before then",
+    ),
+    comment="Merge's per-account rate limit, shared by every process (no tokens here)",
+    prefixes=["UNLOGGED"],  # worthless after a crash; spares each Merge call a WAL flush
+)

@@ -3,8 +3,10 @@
 Each page is ``COPY``-ed into a per-connection staging table, then merged with one
 ``INSERT ... SELECT ... ON CONFLICT (linked_account_id, id) DO UPDATE ... WHERE newer``. The update
 applies only when the incoming ``modified_at`` is newer (or the stored row has none), or, at the
-same ``modified_at``, when the content differs; so re-applied pages are no-ops, and a page that
-arrives late (an expanded object, a retry) cannot overwrite a newer row.
+same ``modified_at``, when the content differs, or when the row was marked absent (Merge lists it
+again, so it is back); so re-applied pages are no-ops, and a page that arrives late (an expanded
+object, a retry) cannot overwrite a newer row. Rows are merged in id order, so every transaction
+takes the row locks of a table in the same order (no deadlock between two upserts of a table).
 
 Why COPY: ``python -m benchmarks.upsert`` measured it at 2.5-3.6x the rows/s of an executemany
 ``INSERT ... ON CONFLICT`` for 100-row pages (SQLAlchemy's per-parameter processing dominates
@@ -22,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
 from merge_pipeline.warehouse.mirror_tables import (
+    ABSENT_SINCE,
     LINKED_ACCOUNT_ID,
     MIRRORED_AT,
     RECORD_ID,
@@ -34,17 +37,26 @@ _KEYS = (LINKED_ACCOUNT_ID, RECORD_ID)
 
 @dataclass(frozen=True, slots=True)
 class UpsertCounts:
-    """How one upsert went: rows inserted, rows updated, rows left alone (not newer)."""
+    """How one upsert went: rows inserted, updated, left alone (not newer), and transitions.
+
+    ``deleted`` counts rows that went from live to ``remote_was_deleted`` (not every record
+    received with the flag: a re-read of an already deleted record is no new deletion);
+    ``returned`` counts rows marked absent that Merge listed again.
+    """
 
     inserted: int = 0
     updated: int = 0
     unchanged: int = 0
+    deleted: int = 0
+    returned: int = 0
 
     def __add__(self, other: "UpsertCounts") -> "UpsertCounts":
         return UpsertCounts(
             self.inserted + other.inserted,
             self.updated + other.updated,
             self.unchanged + other.unchanged,
+            self.deleted + other.deleted,
+            self.returned + other.returned,
         )
 
 
@@ -148,17 +160,27 @@ def _staging_name(table: sa.Table) -> str:
 
 def _merge_sql(table: sa.Table, columns: list[str]) -> str:
     target = f'"{table.schema}"."{table.name}"'
+    staging = _staging_name(table)
     quoted = ", ".join(f'"{c}"' for c in columns)
     updates = ", ".join(f'"{c}" = EXCLUDED."{c}"' for c in columns if c not in _KEYS)
-    # Identifiers come from our own catalog-derived metadata, never from input.
+    # Identifiers come from our own catalog-derived metadata, never from input. ``before`` reads
+    # the rows as they were (same snapshot as the insert), so transitions can be counted.
     return (
-        f"INSERT INTO {target} AS t ({quoted}) SELECT {quoted} FROM {_staging_name(table)} "  # noqa: S608
+        f"WITH before AS (SELECT t.{RECORD_ID}, t.remote_was_deleted AS was_deleted, "  # noqa: S608
+        f"t.{ABSENT_SINCE} IS NOT NULL AS was_absent FROM {target} t JOIN {staging} s "
+        f"ON s.{LINKED_ACCOUNT_ID} = t.{LINKED_ACCOUNT_ID} AND s.{RECORD_ID} = t.{RECORD_ID}), "
+        f"merged AS (INSERT INTO {target} AS t ({quoted}) "
+        f"SELECT {quoted} FROM {staging} ORDER BY {RECORD_ID} "
         f"ON CONFLICT ({LINKED_ACCOUNT_ID}, {RECORD_ID}) DO UPDATE SET {updates}, "
         f"{MIRRORED_AT} = now() "
         "WHERE t.modified_at IS NULL OR EXCLUDED.modified_at > t.modified_at "
         "OR (EXCLUDED.modified_at = t.modified_at AND (EXCLUDED._raw <> t._raw "
         "OR EXCLUDED._raw_exact::text IS DISTINCT FROM t._raw_exact::text)) "
-        "RETURNING (xmax = 0) AS inserted"  # xmax = 0 only on a freshly inserted tuple
+        f"OR t.{ABSENT_SINCE} IS NOT NULL "
+        f"RETURNING (xmax = 0) AS inserted, t.{RECORD_ID}, t.remote_was_deleted) "
+        # xmax = 0 only on a freshly inserted tuple
+        "SELECT m.inserted, m.remote_was_deleted, b.was_deleted, b.was_absent "
+        f"FROM merged m LEFT JOIN before b ON b.{RECORD_ID} = m.{RECORD_ID}"
     )
 
 
@@ -190,19 +212,29 @@ def upsert_rows(
         cursor.close()
     results = connection.exec_driver_sql(_merge_sql(table, names)).all()
     inserted = sum(1 for row in results if row.inserted)
-    return UpsertCounts(inserted, len(results) - inserted, len(rows) - len(results))
+    deleted = sum(1 for r in results if r.remote_was_deleted and r.was_deleted is False)
+    returned = sum(1 for r in results if r.was_absent)
+    return UpsertCounts(
+        inserted, len(results) - inserted, len(rows) - len(results), deleted, returned
+    )
 
 
 #: ids a full fetch has returned so far, in a temporary table, so memory stays flat
 _SEEN = sa.table("merge_pipeline_seen_ids", sa.column("id", sa.Text))
 
 
-def start_full_fetch(connection: sa.Connection) -> None:
-    """Begin tracking the ids of a full fetch on this connection (survives per-page commits)."""
+def start_full_fetch(connection: sa.Connection) -> datetime:
+    """Begin tracking the ids of a full fetch on this connection (survives per-page commits).
+
+    Returns the database's time at the start: rows written after it (by a concurrent sync that
+    expanded this model) are never marked absent by this listing, which could not see them.
+    """
     connection.exec_driver_sql(
         "CREATE TEMP TABLE IF NOT EXISTS merge_pipeline_seen_ids (id text PRIMARY KEY)"
     )
     connection.exec_driver_sql("TRUNCATE merge_pipeline_seen_ids")
+    started: datetime = connection.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
+    return started
 
 
 def remember_seen(connection: sa.Connection, ids: Sequence[str]) -> None:
@@ -217,17 +249,83 @@ def remember_seen(connection: sa.Connection, ids: Sequence[str]) -> None:
         )
 
 
-def mark_missing_as_deleted(
-    connection: sa.Connection, table: sa.Table, linked_account_id: str
+def _unseen(
+    table: sa.Table,
+    linked_account_id: str,
+    listing_started: datetime,
+    scope: sa.ColumnElement[bool] | None,
+) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        _present(table, linked_account_id, scope),
+        table.c[MIRRORED_AT] < listing_started,
+        ~sa.exists().where(_SEEN.c.id == table.c[RECORD_ID]),
+    )
+
+
+def _present(
+    table: sa.Table, linked_account_id: str, scope: sa.ColumnElement[bool] | None
+) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        table.c[LINKED_ACCOUNT_ID] == linked_account_id,
+        table.c[ABSENT_SINCE].is_(None),
+        sa.true() if scope is None else scope,
+    )
+
+
+def count_unseen(
+    connection: sa.Connection,
+    table: sa.Table,
+    linked_account_id: str,
+    listing_started: datetime,
+    scope: sa.ColumnElement[bool] | None = None,
+) -> tuple[int, int]:
+    """``(rows the full fetch has not returned, rows present)``, before marking anything.
+
+    ``scope`` limits both to the rows the fetch covered (a nested model's listing of some
+    parents covers only their children); None means the whole account's table.
+    """
+    row = connection.execute(
+        sa.select(
+            sa.func.count().filter(_unseen(table, linked_account_id, listing_started, scope)),
+            sa.func.count().filter(_present(table, linked_account_id, scope)),
+        ).select_from(table)
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def unseen_values(
+    connection: sa.Connection,
+    table: sa.Table,
+    column: str,
+    linked_account_id: str,
+    listing_started: datetime,
+    scope: sa.ColumnElement[bool] | None = None,
+) -> set[Any]:
+    """The distinct ``column`` values of the rows the full fetch has not returned (for a
+    nested model: the parents a confirmation listing must list again)."""
+    rows = connection.execute(
+        sa.select(table.c[column])
+        .where(_unseen(table, linked_account_id, listing_started, scope))
+        .distinct()
+    )
+    return {row[0] for row in rows}
+
+
+def mark_absent(
+    connection: sa.Connection,
+    table: sa.Table,
+    linked_account_id: str,
+    listing_started: datetime,
+    scope: sa.ColumnElement[bool] | None = None,
 ) -> int:
-    """After a complete full fetch, mark deleted the rows it did not return (never drop them)."""
+    """After a complete full fetch, stamp ``_absent_since`` on the rows it did not return.
+
+    Rows are never dropped, and ``remote_was_deleted`` is left as Merge last said it. ``scope``
+    as for :func:`count_unseen`.
+    """
     result = connection.execute(
         sa.update(table)
-        .where(
-            table.c[LINKED_ACCOUNT_ID] == linked_account_id,
-            table.c.remote_was_deleted.is_(False),
-            ~sa.exists().where(_SEEN.c.id == table.c[RECORD_ID]),
-        )
-        .values(remote_was_deleted=True, **{MIRRORED_AT: sa.func.now()})
+        .where(_unseen(table, linked_account_id, listing_started, scope))
+        .values({ABSENT_SINCE: sa.func.now(), MIRRORED_AT: sa.func.now()})
     )
     return result.rowcount

@@ -138,6 +138,8 @@ def contract(reference: None) -> Iterator[Contract]:
 
 
 _VALIDATED: list[tuple[int, int]] = []
+#: ``full_sync.Tally`` per category, filled by ``test_full_sync_contract``.
+FULL_SYNC_TALLIES: list[Any] = []
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -145,6 +147,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for seen, passed in _VALIDATED:
         terminalreporter.write_line(
             f"contract: {seen} sandbox responses validated, {passed} conform to the contract"
+        )
+    for tally in FULL_SYNC_TALLIES:
+        terminalreporter.write_line(
+            f"contract full sync {tally.category}: {tally.responses} responses, "
+            f"{tally.violations} violations"
         )
 
 

@@ -103,12 +103,19 @@ def _is_numeric(schema: Json) -> bool:
     return isinstance(schema, dict) and schema.get("type") in ("integer", "number")
 
 
+def _is_unconstrained(schema: Json) -> bool:
+    """A branch that accepts any value (``{description: "Any type"}``)."""
+    return isinstance(schema, dict) and set(schema) <= _ANNOTATIONS
+
+
 def overlapping_oneof_to_anyof(document: Json) -> Json:
     """``oneOf: [<Enum>, string]`` and ``oneOf: [integer, number]`` mean ``anyOf``.
 
     VALIDATION-NOTES 2: every normalised enum value matches both branches, so a literal
-    ``oneOf`` rejects ``"ACTIVE"``; Merge means "one of these, or any other string". Only these
-    two overlapping shapes are rewritten; ``oneOf: [uuid, Model]`` cannot overlap and stays.
+    ``oneOf`` rejects ``"ACTIVE"``; Merge means "one of these, or any other string". Likewise
+    the 3.1 export's ``oneOf: [<any type>, null]`` (accounting ``Address.state``) rejects the
+    ``null`` both branches accept. Only these overlapping shapes are rewritten;
+    ``oneOf: [uuid, Model]`` cannot overlap and stays.
     """
 
     def rewrite(node: dict[str, Json]) -> dict[str, Json]:
@@ -116,7 +123,8 @@ def overlapping_oneof_to_anyof(document: Json) -> Json:
         if not isinstance(branches, list) or len(branches) < 2:
             return node
         enum_or_string = any(map(_is_enum_ref, branches)) and any(map(_is_plain_string, branches))
-        if enum_or_string or all(map(_is_numeric, branches)):
+        unconstrained = any(map(_is_unconstrained, branches))
+        if enum_or_string or unconstrained or all(map(_is_numeric, branches)):
             return {"anyOf" if k == "oneOf" else k: v for k, v in node.items()}
         return node
 
@@ -144,11 +152,14 @@ def nullable_accepts_null(document: Json, null_schema: Mapping[str, Json] = NULL
 
 
 def enums_accept_any_string(document: Json) -> Json:
-    """3.1 exports: ``oneOf: [<Enum>, null]`` also accepts any other string.
+    """An enum typed ``oneOf: [<Enum>]`` or ``oneOf: [<Enum>, null]`` also accepts any string.
 
     VALIDATION-NOTES 5 ("enums without the plain-string option") and CONTRACT §2: Merge returns
-    a normalised value but may pass other strings through; the 3.0.3 files say so with
-    ``oneOf: [<Enum>, string]``, the 3.1 exports dropped the string branch.
+    a normalised value but may pass other strings through, and with ``show_enum_origins`` it
+    returns the third party's own value; most 3.0.3 fields say so with
+    ``oneOf: [<Enum>, string]``, but the 3.1 exports dropped the string branch everywhere and
+    some 3.0.3 fields never had it (accounting ``Invoice.type``, ticketing
+    ``Collection.collection_type``), although their ``show_enum_origins`` parameter names them.
     """
 
     def rewrite(node: dict[str, Json]) -> dict[str, Json]:
@@ -231,14 +242,14 @@ def relations_accept_expanded_objects(
 def expandable_relations_accept_ids(
     document: Json, expandable: Mapping[str, Collection[str]]
 ) -> Json:
-    """An expandable relation typed as the object only also accepts the id it carries unexpanded.
+    """An expandable relation to a Common Model, typed as the object only, also accepts the id.
 
-    CONTRACT §2 and §10: without ``expand`` a relation is the related object's id (or a list of
-    ids). The 3.0.3 files type some expandable relations (``x-merge-expands-to``) as the object
-    only, e.g. accounting ``Invoice.line_items``, CRM ``CustomObjectClass.fields``, and so do the
-    3.1 exports (knowledgebase ``Article.permissions``); the 2026 SDK, newer, types them
-    id-or-object. ``expandable`` (catalog references named in the model's ``expand`` values)
-    maps schema name -> fields.
+    CONTRACT §2 and §10: without ``expand`` a relation to a model with its own list endpoint is
+    that record's id (or a list of ids), which the client can fetch there; the 3.1 exports type
+    some of these as the object only (knowledgebase ``Group.users``), the 2026 SDK id-or-object.
+    Relations to nested types *without* a list endpoint (``Invoice.line_items``) are not
+    loosened: the catalog serves those as objects (its ``unexpanded_reason``), as the documents
+    say. ``expandable`` (see ``catalog_expandable``) maps schema name -> fields.
     """
     result, schemas = _with_schemas(document)
     ident = {"type": "string", "format": "uuid"}
@@ -394,9 +405,11 @@ def catalog_relations(category: Category) -> dict[str, dict[str, str | None]]:
 
 
 def catalog_expandable(category: Category) -> dict[str, list[str]]:
-    """Schema name -> relations that the model's ``expand`` values name, from the catalog."""
+    """Schema name -> relations to Common Models that the model's ``expand`` values name."""
     expandable = {
-        model.schema: [f.name for f in model.fields if f.ref and f.name in model.expand]
+        model.schema: [
+            f.name for f in model.fields if f.ref in category.models and f.name in model.expand
+        ]
         for model in category
     }
     return {name: fields for name, fields in expandable.items() if fields}
@@ -427,8 +440,7 @@ def normalise(document: Json, category: Category) -> Json:
     result = fix_lowercase_oneof(result)
     result = overlapping_oneof_to_anyof(result)
     result = nullable_accepts_null(result, NULL_OAS31 if is_31 else NULL_OAS30)
-    if is_31:
-        result = enums_accept_any_string(result)
+    result = enums_accept_any_string(result)
     result = add_catalog_only_fields(
         result, catalog_fields(category, "jsonschema" if is_31 else "oas30")
     )

@@ -171,7 +171,7 @@ def test_unknown_id_is_404_with_detail(contract: Contract, model: CommonModel) -
 
 
 @pytest.mark.parametrize(
-    "param", [{"page_size": "many"}, {"modified_after": "yesterday"}], ids=["page_size", "date"]
+    "param", [{"expand": "not-a-relation"}, {"modified_after": "yesterday"}], ids=["expand", "date"]
 )
 @pytest.mark.parametrize("category", CATEGORIES)
 def test_bad_query_value_is_400_with_detail(
@@ -184,6 +184,31 @@ def test_bad_query_value_is_400_with_detail(
     )
     api = contract.client(category)
     contract.validator.check_error(api.get(model.list_path, params=param), 400)
+
+
+@pytest.mark.parametrize(
+    "param",
+    [{"employment_status": "NOPE"}, {"show_enum_origins": "nope"}, {"remote_fields": "name"}],
+    ids=["enum-filter", "show_enum_origins", "remote_fields"],
+)
+def test_value_outside_a_documented_enum_is_400_with_detail(
+    contract: Contract, param: dict[str, str]
+) -> None:
+    """The documents enumerate these values; django-filter (Merge's) rejects others."""
+    api = contract.client("hris")
+    detail = contract.validator.check_error(api.get("/hris/v1/employees", params=param), 400)
+    assert next(iter(param)) in detail or "show_enum_origins" in detail
+
+
+@pytest.mark.parametrize("page_size", ["0", "-1", "many"])
+def test_page_size_that_is_not_a_positive_integer_means_the_default(
+    contract: Contract, page_size: str
+) -> None:
+    """DRF's cursor pagination (Merge's) ignores such a page size: the page is the default's."""
+    api = contract.client("hris")
+    default = api.get("/hris/v1/employees").json()
+    response = api.get("/hris/v1/employees", params={"page_size": page_size})
+    assert contract.validator.check(response, check_request=False) == default
 
 
 @pytest.mark.parametrize("category", CATEGORIES)

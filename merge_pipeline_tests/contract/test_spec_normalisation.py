@@ -145,6 +145,14 @@ def test_null_oas30_accepts_only_null() -> None:
 # -- VALIDATION-NOTES 5: the 3.1 exports ------------------------------------------------------
 
 
+def test_oneof_with_a_branch_that_accepts_anything_means_anyof() -> None:
+    """The 3.1 export's ``Address.state``: ``null`` matches both branches of its ``oneOf``."""
+    fragment = {"oneOf": [{"description": "Any type"}, {"type": "null"}]}
+    assert overlapping_oneof_to_anyof(fragment) == {
+        "anyOf": [{"description": "Any type"}, {"type": "null"}]
+    }
+
+
 def test_31_enum_or_null_also_accepts_any_string() -> None:
     fragment = {"oneOf": [ENUM_REF, {"type": "null"}], "description": "d"}
     assert enums_accept_any_string(fragment) == {
@@ -153,6 +161,19 @@ def test_31_enum_or_null_also_accepts_any_string() -> None:
     }
     already = {"anyOf": [ENUM_REF, {"type": "string"}]}
     assert enums_accept_any_string(already) == already
+
+
+def test_303_enum_without_the_string_branch_also_accepts_any_string() -> None:
+    """accounting ``Invoice.type``: the value ``show_enum_origins=type`` returns must pass."""
+    fragment = {"oneOf": [ENUM_REF], "type": "string"}
+    assert enums_accept_any_string(fragment) == {
+        "type": "string",
+        "anyOf": [ENUM_REF, {"type": "string"}],
+    }
+    invoice_type = normalised_document("accounting.yml", "accounting")["components"]["schemas"][
+        "Invoice"
+    ]["properties"]["type"]
+    assert {"type": "string"} in invoice_type["anyOf"][0]["anyOf"]
 
 
 def test_uuid_only_relation_accepts_the_expanded_object() -> None:
@@ -343,7 +364,16 @@ def test_catalog_relations_name_document_schemas() -> None:
     ats = load_catalog().category("ats")
     assert catalog_relations(ats)["EEOC"]["candidate"] == "Candidate"
     assert catalog_relations(ats)["Activity"]["user"] == "RemoteUser"
-    assert "line_items" in catalog_expandable(load_catalog().category("accounting"))["Invoice"]
+
+
+def test_only_relations_to_models_with_a_list_endpoint_are_loosened() -> None:
+    """``Group.users`` (users have ``/users``) may be ids; ``Invoice.line_items`` may not."""
+    knowledgebase = catalog_expandable(load_catalog().category("knowledgebase"))
+    accounting = catalog_expandable(load_catalog().category("accounting"))
+    assert ("users" in knowledgebase["Group"], "line_items" in accounting["Invoice"]) == (
+        True,
+        False,
+    )
 
 
 def test_category_enums_gain_the_newer_categories() -> None:

@@ -66,3 +66,47 @@ def test_every_response_has_a_date_header(shared):
         ):
             assert "date" in response.headers
             assert response.headers["date"].endswith("GMT")
+
+
+UNSUPPORTED = [
+    "/hris/v1/employees/meta/post",
+    "/accounting/v1/invoices/meta/patch/00000000-0000-4000-8000-000000000000",
+    "/ats/v1/async-passthrough/00000000-0000-4000-8000-000000000000",
+    "/crm/v1/contacts/remote-field-classes",
+    "/nowhere/v1/at-all",
+]
+
+
+def test_authentication_comes_before_routing_even_for_unknown_paths(shared):
+    statuses = {path: httpx.get(f"{shared.base_url}{path}").status_code for path in UNSUPPORTED}
+    assert set(statuses.values()) == {401}, statuses
+
+
+def test_endpoints_the_integration_does_not_support_are_404_once_authenticated(shared):
+    with client(shared, account_of(shared, "hris")) as api:
+        statuses = {path: api.get(path).status_code for path in UNSUPPORTED}
+    assert set(statuses.values()) == {404}, statuses
+
+
+CONFIGURATION_READS = [
+    "available-actions",
+    "linked-account-scopes",
+    "default-scopes",
+    "field-mappings",
+    "remote-fields",
+    "target-fields",
+    "webhook-receivers",
+    "audit-trail",
+]
+
+
+def test_configuration_reads_a_pipeline_may_make_are_implemented(shared):
+    with client(shared, account_of(shared, "crm")) as api:
+        statuses = {read: api.get(f"/crm/v1/{read}").status_code for read in CONFIGURATION_READS}
+    assert set(statuses.values()) == {200}, statuses
+
+
+def test_per_account_configuration_reads_need_the_account_token(shared):
+    with client(shared) as api:
+        response = api.get("/crm/v1/linked-account-scopes")
+    assert (response.status_code, response.json()) == (401, {"detail": "Invalid account token."})

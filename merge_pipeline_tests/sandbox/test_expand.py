@@ -85,14 +85,29 @@ def test_dotted_expand_inlines_the_second_level(shared):
     assert questions and all(isinstance(q, dict) and "title" in q for q in questions)
 
 
-def test_object_references_expand_to_embedded_objects(shared):
-    ref = SCHEMA.spec("accounting.Invoice").references["line_items"]
+def test_object_references_typed_id_or_object_expand_to_embedded_objects(shared):
+    ref = SCHEMA.spec("accounting.Invoice").references["applied_payments"]
     assert ref.kind is RefKind.OBJECT
     with client(shared, account_of(shared, "accounting")) as api:
-        invoice = api.get("/accounting/v1/invoices", params={"expand": "line_items"}).json()[
-            "results"
-        ][0]
-    assert invoice["line_items"] and all("unit_price" in item for item in invoice["line_items"])
+        invoices = fetch_all(
+            api, "/accounting/v1/invoices", page_size=100, expand="applied_payments"
+        )
+    applied = [p for invoice in invoices for p in invoice["applied_payments"]]
+    assert applied and all(isinstance(p, dict) and "applied_amount" in p for p in applied)
+
+
+def test_nested_types_without_a_list_endpoint_are_objects_even_unexpanded(shared):
+    with client(shared, account_of(shared, "accounting")) as api:
+        invoices = fetch_all(api, "/accounting/v1/invoices", page_size=100)
+    items = [item for invoice in invoices for item in invoice["line_items"]]
+    assert items and all(isinstance(i, dict) and "unit_price" in i for i in items)
+
+
+def test_expanded_company_inside_an_invoice_carries_address_objects(shared):
+    with client(shared, account_of(shared, "accounting")) as api:
+        invoices = fetch_all(api, "/accounting/v1/invoices", page_size=100, expand="company")
+    addresses = [a for i in invoices if i["company"] for a in i["company"]["addresses"]]
+    assert addresses and all(isinstance(a, dict) and "street_1" in a for a in addresses)
 
 
 def test_retrieve_accepts_expand(shared):

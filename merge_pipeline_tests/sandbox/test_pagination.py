@@ -2,7 +2,17 @@
 
 from collections import Counter
 
-from merge_pipeline_tests.sandbox.helpers import account_of, client, fetch_all, key, pages
+from merge_pipeline.catalog import load_catalog
+from merge_pipeline_tests.sandbox.helpers import (
+    account_of,
+    client,
+    concrete_list_path,
+    fetch_all,
+    key,
+    pages,
+)
+
+CATALOG = load_catalog()
 
 
 def test_default_page_size_is_30(shared):
@@ -32,12 +42,24 @@ def test_page_size_above_100_is_400_when_configured(fresh):
     assert "page_size" in response.json()["detail"]
 
 
-def test_bad_page_sizes_are_400(shared):
+def test_page_sizes_that_are_not_positive_integers_mean_the_default_size(shared):
+    """DRF's ``CursorPagination`` (Merge's) falls back to the default for 0, -1 or "ten"."""
     with client(shared, account_of(shared, "hris")) as api:
-        for value in ("0", "-1", "ten"):
-            response = api.get("/hris/v1/employees", params={"page_size": value})
-            assert response.status_code == 400, value
-            assert "page_size" in response.json()["detail"]
+        sizes = {
+            value: len(api.get("/hris/v1/employees", params={"page_size": value}).json()["results"])
+            for value in ("0", "-1", "ten")
+        }
+    assert sizes == {"0": 30, "-1": 30, "ten": 30}
+
+
+def test_bad_page_sizes_are_400_when_configured(fresh):
+    fresh.admin.update_config(invalid_page_size="error")
+    with client(fresh, account_of(fresh, "hris")) as api:
+        statuses = {
+            value: api.get("/hris/v1/employees", params={"page_size": value}).status_code
+            for value in ("0", "-1", "ten")
+        }
+    assert statuses == {"0": 400, "-1": 400, "ten": 400}
 
 
 def test_paging_returns_every_live_record_exactly_once(shared):
@@ -76,21 +98,49 @@ def test_cursor_is_opaque_base64(shared):
     assert cursor.rstrip("=").replace("+", "").replace("/", "").isalnum()
 
 
-def test_garbage_cursor_is_400(shared):
+def test_garbage_cursor_is_404_invalid_cursor(shared):
+    """DRF answers a cursor it cannot decode with 404 "Invalid cursor"."""
     with client(shared, account_of(shared, "hris")) as api:
         response = api.get("/hris/v1/employees", params={"cursor": "not a cursor"})
-    assert response.status_code == 400
-    assert response.json() == {"detail": "Invalid cursor."}
+    assert (response.status_code, response.json()) == (404, {"detail": "Invalid cursor"})
 
 
-def test_cursor_reused_with_other_filters_is_400(shared):
+#: The cursor in Merge's documents: base64 of DRF's ``p=2021-01-06 03:24:53.434326+00:00``.
+MERGE_EXAMPLE_CURSOR = "cD0yMDIxLTAxLTA2KzAzJTNBMjQlM0E1My40MzQzMjYlMkIwMCUzQTAw"
+
+
+def test_merge_example_cursor_is_a_position_on_every_list_endpoint(shared):
+    """A cursor the sandbox did not issue is read as DRF reads it: records after its moment."""
+    statuses = {}
+    for account in shared.accounts[:10]:
+        with client(shared, account) as api:
+            for model in CATALOG.category(account.category):
+                path = concrete_list_path(model, api)
+                response = api.get(path, params={"cursor": MERGE_EXAMPLE_CURSOR})
+                statuses[model.model_id] = response.status_code
+    assert set(statuses.values()) == {200}, statuses
+
+
+def test_merge_example_cursor_starts_after_its_moment(shared):
     with client(shared, account_of(shared, "hris")) as api:
-        cursor = api.get("/hris/v1/employees", params={"page_size": 5}).json()["next"]
-        response = api.get(
-            "/hris/v1/employees",
-            params={"cursor": cursor, "modified_after": "2020-01-01T00:00:00Z"},
-        )
-    assert response.status_code == 400
+        everything = fetch_all(api, "/hris/v1/employees", page_size=100)
+        after = fetch_all(api, "/hris/v1/employees", page_size=100, cursor=MERGE_EXAMPLE_CURSOR)
+    expected = [r["id"] for r in everything if r["modified_at"] > "2021-01-06T03:24:53.434326Z"]
+    assert [r["id"] for r in after] == expected
+
+
+def test_cursor_reused_with_other_filters_applies_its_position_to_them(shared):
+    """DRF binds a cursor to no filter: a stale cursor is a position under the new filters."""
+    with client(shared, account_of(shared, "hris")) as api:
+        first = api.get("/hris/v1/employees", params={"page_size": 5}).json()
+        active = {"employment_status": "ACTIVE", "page_size": 100}
+        after = fetch_all(api, "/hris/v1/employees", cursor=first["next"], **active)
+        every_active = fetch_all(api, "/hris/v1/employees", **active)
+    last = first["results"][-1]
+    boundary = (last["modified_at"], last["id"])
+    assert [r["id"] for r in after] == [
+        r["id"] for r in every_active if (r["modified_at"], r["id"]) > boundary
+    ]
 
 
 def test_platform_lists_paginate_too(shared):

@@ -143,3 +143,10 @@ def test_link_token_issue_and_account_token_bodies_use_catalog_field_names(fresh
         token = api.get(f"/hris/v1/account-token/{done['public_token']}").json()
     _check_platform("AccountToken", token)
     _check_platform("AccountIntegration", token["integration"])
+
+
+def test_account_details_webhook_listener_url_is_a_uri(shared):
+    """The documents type it as a non-null URI; an empty string is neither."""
+    with client(shared, account_of(shared, "hris")) as api:
+        url = api.get("/hris/v1/account-details").json()["webhook_listener_url"]
+    assert url.startswith("https://") and len(url) > len("https://")

@@ -6,7 +6,13 @@ from pathlib import Path
 import pytest
 
 from merge_pipeline.catalog import load_catalog
-from merge_pipeline.catalog.generator import CATALOG_PATH, build_catalog, render
+from merge_pipeline.catalog.generator import (
+    CATALOG_PATH,
+    build_catalog,
+    render,
+    typed_as_id_only,
+    typed_as_object_only,
+)
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "merge"
 needs_shared = pytest.mark.skipif(
@@ -138,3 +144,59 @@ def test_every_type_a_field_names_is_described() -> None:
         for field in fields:
             for name in (field.ref, field.object, (field.items or {}).get("object")):
                 assert name is None or name in known, (category.name, field.name, name)
+
+
+def _field_json(model_id: str, name: str) -> dict[str, object]:
+    category, _, model = model_id.partition(".")
+    raw = json.loads(CATALOG_PATH.read_text())["categories"][category]["models"][model]
+    found: dict[str, object] = next(f for f in raw["fields"] if f["name"] == name)
+    return found
+
+
+@pytest.mark.parametrize(
+    ("model_id", "name", "object_type"),
+    [
+        ("accounting.Invoice", "line_items", "InvoiceLineItem"),
+        ("accounting.CompanyInfo", "addresses", "Address"),
+        ("crm.CustomObjectClass", "fields", "RemoteFieldClassForCustomObjectClass"),
+        ("crm.AssociationType", "target_object_classes", "AssociationSubType"),
+        ("knowledgebase.Article", "permissions", "Permission"),
+    ],
+)
+def test_types_without_a_list_endpoint_typed_as_objects_are_embedded_with_the_reason(
+    model_id: str, name: str, object_type: str
+) -> None:
+    field = load_catalog().model(model_id).field(name)
+    assert (field.ref, field.type, (field.items or {}).get("object")) == (
+        None,
+        "array",
+        object_type,
+    )
+    assert "no list endpoint" in str(_field_json(model_id, name)["unexpanded_reason"])
+
+
+@pytest.mark.parametrize(
+    ("model_id", "name"),
+    [
+        ("accounting.Invoice", "applied_payments"),  # typed id-or-object: ids unless expanded
+        ("accounting.PurchaseOrder", "delivery_address"),
+        ("knowledgebase.Group", "users"),  # users have their own list endpoint
+        ("hris.Employee", "company"),
+    ],
+)
+def test_other_relations_stay_ids_unless_expanded(model_id: str, name: str) -> None:
+    assert load_catalog().model(model_id).field(name).ref is not None
+
+
+def test_object_only_reading_of_an_openapi_property() -> None:
+    ref = {"$ref": "#/components/schemas/Address"}
+    uuid = {"type": "string", "format": "uuid"}
+    readings = [
+        (typed_as_object_only(p), typed_as_id_only(p))
+        for p in (
+            {"type": "array", "items": ref},
+            {"type": "array", "items": {"oneOf": [uuid, ref]}},
+            {"type": ["string", "null"], "format": "uuid"},
+        )
+    ]
+    assert readings == [(True, False), (False, False), (False, True)]

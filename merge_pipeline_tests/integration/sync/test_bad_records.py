@@ -186,7 +186,7 @@ def test_quarantined_record_is_not_marked_missing_by_a_full_refresh(
     scripted.sync(account, EMPLOYEE)
     scripted.merge.page(EMPLOYEES, [_record("e1"), _record("e2", start_date=False)])
     result = scripted.sync(account, EMPLOYEE, full=True)
-    assert (result.records_marked_missing, result.records_quarantined) == (0, 1)
+    assert (result.records_marked_absent, result.records_quarantined) == (0, 1)
     assert _mirror(scripted, account, EMPLOYEE)["e2"].remote_was_deleted is False
 
 

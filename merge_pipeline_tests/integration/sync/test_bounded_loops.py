@@ -47,7 +47,7 @@ def test_a_cycle_that_happens_once_is_read_through_and_the_mirror_is_right(
     harness.admin.set_adversity(next_cycles=True)
     account = harness.account(records=600)
     result = harness.sync(account, EMPLOYEE, page_size=10)
-    harness.assert_mirror_equals_sandbox(account.id, EMPLOYEE)
+    harness.assert_mirror_matches(account.id, EMPLOYEE)
     assert result.cursor_cycles == 1
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.engine import URL
 from merge_pipeline.catalog import CommonModel, load_catalog
 from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.merge.errors import InvalidAccountToken, InvalidApiKey
+from merge_pipeline.merge.ratelimit import RateLimiterRegistry
 from merge_pipeline.settings import Settings
 from merge_pipeline.sync.engine import SyncOptions
 from merge_pipeline.sync.runner import sync_accounts
@@ -71,7 +72,7 @@ def test_sync_killed_mid_fetch_and_rerun_leaves_a_correct_mirror(
     harness.admin.mutate(account.id, EMPLOYEE, updates=10, deletes=3)
     result = harness.sync(account, EMPLOYEE)
     assert result.full_fetch
-    harness.assert_mirror_equals_sandbox(account.id, EMPLOYEE)
+    harness.assert_mirror_matches(account.id, EMPLOYEE)
     with engine.connect() as connection:
         statuses = connection.execute(
             sa.select(sync_runs.c.status)
@@ -96,7 +97,7 @@ def test_many_accounts_sync_concurrently(harness: Harness) -> None:
     assert len(outcomes) == sum(len(models) for models in plan.values())
     for account in accounts:
         for model in plan[account.id]:
-            harness.assert_mirror_equals_sandbox(account.id, model.model_id)
+            harness.assert_mirror_matches(account.id, model.model_id)
 
 
 def _models(category: str) -> list[CommonModel]:
@@ -144,9 +145,7 @@ def test_no_secret_reaches_logs_errors_or_history(
             *traceback.format_exception(bad_key_error.value),
         ]
     )
-    assert "relink" in str(bad_token_error.value).lower() or account.id in str(
-        bad_token_error.value
-    )
+    assert "relinking" in str(bad_token_error.value)
     for secret in (SENTINEL_API_KEY, account.account_token, bad_token):
         assert secret not in rendered
     assert "hris/v1/employees" in caplog.text  # the logs did see the traffic
@@ -156,18 +155,20 @@ def test_settings_object_never_renders_the_api_key(sync_settings: Settings) -> N
     assert SENTINEL_API_KEY not in repr(sync_settings)
 
 
-@pytest.mark.slow
 def test_rate_limiter_keeps_a_sync_under_merges_limit_instead_of_bouncing(
     harness: Harness,
 ) -> None:
     """Merge limits calls per linked account per minute; the client spaces its calls so a
-    sync that needs more calls than the limit waits instead of collecting 429s."""
+    sync that needs more calls than the limit waits instead of collecting 429s. The window is
+    shortened to a second (ours: two, as 61 s against Merge's 60) so the test takes seconds."""
     account = harness.account(records=1_500)  # ~150 employees: 16 pages of 10
-    harness.admin.rate_limit(per_minute=10, account_id=account.id)
+    harness.admin.rate_limit(per_minute=10, account_id=account.id, window_seconds=1.0)
     limited = harness.settings.model_copy(update={"rate_limit_per_minute": 10})
-    client = MergeClient(limited, retry_policy=FAST_RETRIES)
+    client = MergeClient(
+        limited, retry_policy=FAST_RETRIES, rate_limiters=RateLimiterRegistry(window_s=2.0)
+    )
     result = harness.sync(account, EMPLOYEE, client=client, page_size=10)
     assert result.api_calls > 10
     assert result.rate_limited == 0
-    assert result.rate_limit_wait_s > 30
-    harness.assert_mirror_equals_sandbox(account.id, EMPLOYEE)
+    assert result.rate_limit_wait_s > 0
+    harness.assert_mirror_matches(account.id, EMPLOYEE)

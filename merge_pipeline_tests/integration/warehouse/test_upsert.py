@@ -11,7 +11,7 @@ from merge_pipeline.sync.records import RecordShaper
 from merge_pipeline.warehouse.mirror_tables import mirror_tables
 from merge_pipeline.warehouse.upsert import (
     UpsertCounts,
-    mark_missing_as_deleted,
+    mark_absent,
     remember_seen,
     start_full_fetch,
     upsert_rows,
@@ -82,14 +82,58 @@ def test_same_id_in_two_accounts_are_two_rows(engine: sa.Engine, account: str) -
     assert _stored(engine, other) == {"c1": ("theirs", False)}
 
 
-def test_rows_missing_from_a_full_fetch_are_marked_deleted(engine: sa.Engine, account: str) -> None:
+def _absent(engine: sa.Engine, account: str) -> set[str]:
+    with engine.connect() as connection:
+        return set(
+            connection.execute(
+                sa.select(TABLE.c.id).where(
+                    TABLE.c.linked_account_id == account, TABLE.c._absent_since.is_not(None)
+                )
+            ).scalars()
+        )
+
+
+def test_rows_missing_from_a_full_fetch_are_marked_absent_not_deleted(
+    engine: sa.Engine, account: str
+) -> None:
     _upsert(engine, account, _company("keep", "2026-01-01T00:00:00Z"))
     _upsert(engine, account, {**_company("gone", "2026-01-01T00:00:00Z"), "id": "c2"})
     with engine.begin() as connection:
-        start_full_fetch(connection)
+        started = start_full_fetch(connection)
         remember_seen(connection, ["c1"])
-        assert mark_missing_as_deleted(connection, TABLE, account) == 1
-    assert _stored(engine, account) == {"c1": ("keep", False), "c2": ("gone", True)}
+        assert mark_absent(connection, TABLE, account, started) == 1
+    assert (_stored(engine, account), _absent(engine, account)) == (
+        {"c1": ("keep", False), "c2": ("gone", False)},
+        {"c2"},
+    )
+
+
+def test_row_written_after_a_full_listing_began_is_never_marked_absent_by_it(
+    engine: sa.Engine, account: str
+) -> None:
+    """An expanded copy another sync writes while this model's full listing runs is newer
+    than anything the listing could see, so the listing cannot judge it."""
+    with engine.connect() as listing:
+        started = start_full_fetch(listing)
+        listing.commit()
+        _upsert(engine, account, _company("expanded copy", "2026-01-01T00:00:00Z"))
+        assert mark_absent(listing, TABLE, account, started) == 0
+
+
+def test_absent_row_listed_again_comes_back_even_unchanged(engine: sa.Engine, account: str) -> None:
+    _upsert(engine, account, _company("v1", "2026-01-01T00:00:00Z"))
+    with engine.begin() as listing:
+        mark_absent(listing, TABLE, account, start_full_fetch(listing))
+    counts = _upsert(engine, account, _company("v1", "2026-01-01T00:00:00Z"))
+    assert (counts.returned, _absent(engine, account)) == (1, set())
+
+
+def test_deletions_are_counted_as_transitions(engine: sa.Engine, account: str) -> None:
+    _upsert(engine, account, _company("v1", "2026-01-01T00:00:00Z"))
+    deleted = _company("v1", "2026-01-02T00:00:00Z", remote_was_deleted=True)
+    first = _upsert(engine, account, deleted)
+    again = _upsert(engine, account, {**deleted, "modified_at": "2026-01-03T00:00:00Z"})
+    assert (first.deleted, again.deleted) == (1, 0)
 
 
 def test_awkward_values_survive_the_copy_exactly(engine: sa.Engine, account: str) -> None:

@@ -1,3 +1,5 @@
+"""The per-process limiter and the decision rule it shares with the PostgreSQL-backed one."""
+
 import threading
 
 import pytest
@@ -12,7 +14,7 @@ from merge_pipeline.merge import (
     RateLimiter,
     RateLimiterRegistry,
 )
-from merge_pipeline.merge.ratelimit import MERGE_WINDOW_S
+from merge_pipeline.merge.ratelimit import MERGE_WINDOW_S, slot_wait
 from merge_pipeline_tests.unit.merge.conftest import (
     FakeClock,
     Script,
@@ -131,3 +133,20 @@ def test_a_429_with_retry_after_pauses_the_account_for_other_callers(harness, ac
             list(client.iter_pages(account, employee, modified_after=None))
     # The last 429 paused the account; anyone else acquiring now waits for it to pass.
     assert limiter.acquire() == 30.0
+
+
+@pytest.mark.parametrize(
+    ("granted", "paused_until", "expected"),
+    [
+        ([], float("-inf"), 0.0),  # nothing granted yet
+        ([-50.0], float("-inf"), 0.0),  # under the limit of 2
+        ([-50.0, -20.0], float("-inf"), 10.0),  # full: the older grant leaves in 10 s
+        ([-59.0, -50.0, -20.0], float("-inf"), 10.0),  # only the last ``limit`` grants matter
+        ([], 7.0, 7.0),  # a pause wins over a free slot
+        ([-50.0, -20.0], 3.0, 3.0),  # ... and is re-decided once it ends
+    ],
+)
+def test_slot_wait_decides_from_the_last_limit_grants_and_the_pause(
+    granted: list[float], paused_until: float, expected: float
+) -> None:
+    assert slot_wait(0.0, granted, 2, 60.0, paused_until) == expected

@@ -9,7 +9,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql as pg
 
 revision = "0004"
-down_revision = "0001"
+down_revision = "0003"
 SCHEMA = "merge_pipeline"
 NOW = sa.text("now()")
 

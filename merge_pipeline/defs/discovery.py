@@ -1,0 +1,180 @@
+"""Account discovery: Merge's linked accounts and our stored tokens become partitions.
+
+The decisions are ``planning.partitions.plan_partitions``; this sensor only gathers its inputs
+(Merge's listing per category, the accounts we hold tokens for, the partitions and runs in
+flight) and carries out the plan. A newly added account that has a token gets its initial sync.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import dagster as dg
+import sqlalchemy as sa
+
+from merge_pipeline.defs.jobs import SYNC_JOBS, sync_request
+from merge_pipeline.defs.partitions import ACCOUNT_PARTITIONS, partitions_name
+from merge_pipeline.defs.resources import (
+    MergeApiResource,
+    TokenVaultResource,
+    WarehouseResource,
+    run_settings,
+)
+from merge_pipeline.merge.client import MergeClient
+from merge_pipeline.merge.credentials import AccountCredentials
+from merge_pipeline.merge.errors import InvalidAccountToken, MergeError, MergeNotFound
+from merge_pipeline.merge.retry import RetryPolicy
+from merge_pipeline.planning.partitions import PartitionPlan, plan_partitions
+from merge_pipeline.settings import load_automation_settings
+from merge_pipeline.warehouse.accounts import account_token, deactivate_account, list_accounts
+from merge_pipeline.warehouse.purge import purge_account_rows
+from merge_pipeline.warehouse.rate_limit import SharedRateLimits
+from merge_pipeline.warehouse.vault import TokenVault
+
+#: at most this many "is it really deleted?" calls per tick (bounded work per tick)
+MAX_CONFIRMATIONS_PER_TICK = 20
+#: a sensor tick has 60 s in all: retry briefly, and let the next tick try again
+SENSOR_RETRIES = RetryPolicy(
+    max_retries=2, initial_backoff_s=0.5, max_backoff_s=2.0, jitter_s=0.2, max_total_wait_s=5.0
+)
+IN_FLIGHT = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+def listed_accounts(client: MergeClient, category: str) -> set[str] | None:
+    """Ids Merge lists for a category, or None if the listing failed (never an empty guess).
+
+    Merge lists test accounts only when asked for them, and other accounts only when not, so
+    both listings are read. Whether every category prefix lists every category's accounts is
+    unconfirmed, so only accounts of this category are kept.
+    """
+    try:
+        listed = [
+            *client.linked_accounts(category),
+            *client.linked_accounts(category, is_test_account="true"),
+        ]
+    except MergeError:
+        return None
+    return {str(account["id"]) for account in listed if account.get("category") in (None, category)}
+
+
+def partitions_in_flight(instance: dg.DagsterInstance, keys: set[str]) -> set[str]:
+    """Which of ``keys`` have a run queued or running (they must not be removed now)."""
+    if not keys:
+        return set()
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(statuses=IN_FLIGHT, tags={"dagster/partition": sorted(keys)})
+    )
+    return {run.tags["dagster/partition"] for run in runs if "dagster/partition" in run.tags}
+
+
+def confirmed_deleted(
+    client: MergeClient,
+    connection: sa.Connection,
+    vault: TokenVault,
+    category: str,
+    candidates: tuple[str, ...],
+) -> Iterator[str]:
+    """Candidates Merge no longer knows: their token is refused or the account is not found."""
+    for account_id in candidates[:MAX_CONFIRMATIONS_PER_TICK]:
+        token = account_token(connection, account_id, vault)
+        try:
+            client.account_details(AccountCredentials(account_id, token), category)
+        except (InvalidAccountToken, MergeNotFound):
+            yield account_id
+        except MergeError:
+            continue  # unknown: ask again next tick
+
+
+@dg.sensor(
+    name="linked_account_discovery",
+    jobs=list(SYNC_JOBS.values()),
+    minimum_interval_seconds=load_automation_settings().discovery_interval_s,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Adds each linked account (listed by Merge or stored with its token) as a "
+    "partition of its category and requests its initial sync; removes deleted accounts.",
+)
+def linked_account_discovery(
+    context: dg.SensorEvaluationContext,
+    merge: MergeApiResource,
+    warehouse: WarehouseResource,
+    token_vault: TokenVaultResource,
+) -> dg.SensorResult:
+    settings = run_settings(merge, warehouse, token_vault)
+    engine = warehouse.engine()
+    result = _Changes()
+    with (
+        MergeClient(
+            settings,
+            retry_policy=SENSOR_RETRIES,
+            rate_limiters=SharedRateLimits.from_settings(engine, settings),
+        ) as client,
+        engine.connect() as connection,
+    ):
+        for category in ACCOUNT_PARTITIONS:
+            # after one failed listing, Merge is likely down: spare the tick's time budget
+            listed = None if result.unreadable else listed_accounts(client, category)
+            if listed is None:
+                result.unreadable.append(category)
+            stored = {a.id for a in list_accounts(connection, category=category)}
+            plan = _plan(context.instance, category, listed, stored)
+            for account_id in confirmed_deleted(
+                client, connection, token_vault.vault(), category, plan.confirm_deleted
+            ):
+                _retire(connection, account_id, category)
+                context.log.info(f"{category} account {account_id} was deleted in Merge")
+            result.apply(category, plan, stored)
+    if result.unreadable:
+        context.log.warning(
+            f"Merge's account list could not be read for {', '.join(result.unreadable)}: "
+            "nothing was removed there"
+        )
+    return dg.SensorResult(run_requests=result.runs, dynamic_partitions_requests=result.partitions)
+
+
+def _plan(
+    instance: dg.DagsterInstance, category: str, listed: set[str] | None, stored: set[str]
+) -> PartitionPlan:
+    existing = set(instance.get_dynamic_partitions(partitions_name(category)))
+    removable = existing - stored - (listed or set())
+    return plan_partitions(
+        listed=listed,
+        stored=stored,
+        existing=existing,
+        in_flight=partitions_in_flight(instance, removable),
+    )
+
+
+def _retire(connection: sa.Connection, account_id: str, category: str) -> None:
+    """No more runs for a deleted account; its rows are kept or purged as configured."""
+    deactivate_account(connection, account_id)
+    if load_automation_settings().deleted_account_data == "purge":
+        purge_account_rows(connection, account_id, category)
+    connection.commit()
+
+
+@dataclass
+class _Changes:
+    """What one tick asks of Dagster: partitions to add or delete, initial syncs to run."""
+
+    partitions: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest] = field(
+        default_factory=list
+    )
+    runs: list[dg.RunRequest] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)
+
+    def apply(self, category: str, plan: PartitionPlan, stored: set[str]) -> None:
+        partitions = ACCOUNT_PARTITIONS[category]
+        if plan.add:
+            self.partitions.append(partitions.build_add_request(list(plan.add)))
+            self.runs += [
+                sync_request(category, account, run_key=f"initial:{account}", trigger="initial")
+                for account in plan.add
+                if account in stored  # an account without a token could only fail
+            ]
+        if plan.delete:
+            self.partitions.append(partitions.build_delete_request(list(plan.delete)))

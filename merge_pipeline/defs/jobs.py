@@ -1,0 +1,42 @@
+"""One job per category: sync every model (or the selected ones) of one linked account.
+
+Runs use the in-process executor: a run is one op (the category's multi-asset), so the default
+multiprocess executor would only add a step subprocess per run (measured in the README).
+"""
+
+import dagster as dg
+
+from merge_pipeline.catalog import load_catalog
+from merge_pipeline.defs.assets import CATEGORY_ASSETS
+
+#: every run launched by this code location carries the account, so the run queue can limit
+#: each account to one run at a time (dagster.yaml) whatever launched it
+ACCOUNT_TAG = "merge/account"
+TRIGGER_TAG = "merge/trigger"
+
+
+def job_name(category: str) -> str:
+    return f"sync_{category}"
+
+
+SYNC_JOBS = {
+    category: dg.define_asset_job(
+        job_name(category),
+        selection=dg.AssetSelection.assets(assets),
+        description=f"Sync Merge {category} models of one linked account (a partition).",
+        executor_def=dg.in_process_executor,
+    )
+    for category, assets in zip(load_catalog().categories, CATEGORY_ASSETS, strict=True)
+}
+
+
+def sync_request(
+    category: str, account_id: str, *, run_key: str | None, trigger: str
+) -> dg.RunRequest:
+    """A run of one account's whole category, tagged so the queue serialises the account."""
+    return dg.RunRequest(
+        job_name=job_name(category),
+        partition_key=account_id,
+        run_key=run_key,
+        tags={ACCOUNT_TAG: account_id, TRIGGER_TAG: trigger},
+    )

@@ -1,0 +1,111 @@
+"""Account discovery: Merge's listing and our tokens become partitions; errors remove nothing."""
+
+from typing import Any
+
+import dagster as dg
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from merge_pipeline.defs.discovery import confirmed_deleted, linked_account_discovery
+from merge_pipeline.merge.client import MergeClient
+from merge_pipeline.settings import Settings
+from merge_pipeline.warehouse.accounts import list_accounts
+from merge_pipeline.warehouse.vault import TokenVault
+from merge_pipeline_tests.conftest import SENTINEL_API_KEY
+from merge_pipeline_tests.defs.conftest import Accounts
+from merge_sandbox.admin import AccountInfo, SandboxAdmin
+from merge_sandbox.testing import RunningSandbox
+
+pytestmark = pytest.mark.integration
+
+
+def _tick(instance: dg.DagsterInstance, resources: dict[str, Any]) -> dg.SensorResult:
+    """One evaluation, with its partition requests applied as the daemon would."""
+    result = linked_account_discovery(
+        dg.build_sensor_context(instance=instance, resources=resources)
+    )
+    assert isinstance(result, dg.SensorResult)
+    for request in result.dynamic_partitions_requests or []:
+        if isinstance(request, dg.AddDynamicPartitionsRequest):
+            instance.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
+        else:
+            for key in request.partition_keys:
+                instance.delete_dynamic_partition(request.partitions_def_name, key)
+    return result
+
+
+def _partitions(instance: dg.DagsterInstance, category: str) -> set[str]:
+    return set(instance.get_dynamic_partitions(f"{category}_accounts"))
+
+
+def _delete_in_merge(sandbox: RunningSandbox, info: AccountInfo) -> None:
+    headers = {"Authorization": f"Bearer {SENTINEL_API_KEY}", "X-Account-Token": info.account_token}
+    url = f"{sandbox.base_url}/{info.category}/v1/delete-account"
+    httpx.post(url, headers=headers).raise_for_status()
+
+
+def test_a_stored_account_becomes_a_partition_and_gets_its_initial_sync(
+    accounts: Accounts, resources: dict[str, Any], instance: dg.DagsterInstance
+) -> None:
+    info = accounts.link("ats", records=20)
+    result = _tick(instance, resources)
+    initial = [r for r in result.run_requests or [] if r.partition_key == info.id]
+    assert info.id in _partitions(instance, "ats")
+    assert [(r.job_name, r.run_key, r.tags["merge/account"]) for r in initial] == [
+        ("sync_ats", f"initial:{info.id}", info.id)
+    ]
+
+
+def test_an_account_merge_lists_without_a_token_is_a_partition_without_runs(
+    admin: SandboxAdmin, resources: dict[str, Any], instance: dg.DagsterInstance
+) -> None:
+    info = admin.create_account("crm", records=10)
+    result = _tick(instance, resources)
+    assert info.id in _partitions(instance, "crm")
+    assert all(r.partition_key != info.id for r in result.run_requests or [])
+
+
+def test_a_failed_listing_removes_no_partition(
+    admin: SandboxAdmin, resources: dict[str, Any], instance: dg.DagsterInstance
+) -> None:
+    info = admin.create_account("crm", records=10)  # a partition only because Merge lists it
+    _tick(instance, resources)
+    admin.error_burst(1_000, status=503, path_contains="/linked-accounts")
+    _tick(instance, resources)
+    assert info.id in _partitions(instance, "crm")
+
+
+def test_an_account_deleted_in_merge_is_deactivated_and_its_partition_removed(
+    accounts: Accounts,
+    sandbox: RunningSandbox,
+    resources: dict[str, Any],
+    instance: dg.DagsterInstance,
+    engine: sa.Engine,
+) -> None:
+    info = accounts.link("ticketing", records=20)
+    _tick(instance, resources)
+    _delete_in_merge(sandbox, info)
+    _tick(instance, resources)  # confirms the deletion and deactivates the account
+    _tick(instance, resources)  # no token any more: the partition goes
+    with engine.connect() as connection:
+        active = {a.id for a in list_accounts(connection, category="ticketing")}
+    assert info.id not in active and info.id not in _partitions(instance, "ticketing")
+
+
+def test_only_accounts_whose_token_merge_refuses_are_confirmed_deleted(
+    accounts: Accounts,
+    sandbox: RunningSandbox,
+    settings: Settings,
+    engine: sa.Engine,
+    vault: TokenVault,
+) -> None:
+    """Absence from a listing (which can be short) is never enough to delete an account."""
+    alive, deleted = accounts.link("hris", records=5), accounts.link("hris", records=5)
+    _delete_in_merge(sandbox, deleted)
+    merge_settings = settings.model_copy(update={"base_url": sandbox.base_url})
+    with MergeClient(merge_settings) as client, engine.connect() as connection:
+        confirmed = list(
+            confirmed_deleted(client, connection, vault, "hris", (alive.id, deleted.id))
+        )
+    assert confirmed == [deleted.id]
