@@ -229,8 +229,12 @@ def start_full_fetch(connection: sa.Connection) -> datetime:
     Returns the database's time at the start: rows written after it (by a concurrent sync that
     expanded this model) are never marked absent by this listing, which could not see them.
     """
+    # a hash index, not a primary key: a listed id too long for a btree entry (a quarantined
+    # record's) must still be remembered; a repeated id is harmless to the NOT EXISTS check
+    connection.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS merge_pipeline_seen_ids (id text)")
     connection.exec_driver_sql(
-        "CREATE TEMP TABLE IF NOT EXISTS merge_pipeline_seen_ids (id text PRIMARY KEY)"
+        "CREATE INDEX IF NOT EXISTS merge_pipeline_seen_ids_id "
+        "ON merge_pipeline_seen_ids USING hash (id)"
     )
     connection.exec_driver_sql("TRUNCATE merge_pipeline_seen_ids")
     started: datetime = connection.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
@@ -241,10 +245,7 @@ def remember_seen(connection: sa.Connection, ids: Sequence[str]) -> None:
     """Note ids the full fetch returned (call after :func:`start_full_fetch`)."""
     if ids:
         connection.execute(
-            sa.text(
-                "INSERT INTO merge_pipeline_seen_ids (id) SELECT unnest(CAST(:ids AS text[])) "
-                "ON CONFLICT DO NOTHING"
-            ),
+            sa.text("INSERT INTO merge_pipeline_seen_ids (id) SELECT unnest(CAST(:ids AS text[]))"),
             {"ids": list(ids)},
         )
 
