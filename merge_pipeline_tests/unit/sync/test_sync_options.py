@@ -39,12 +39,12 @@ def test_settings_choose_the_deletion_sweep_of_a_sync(
     assert SyncOptions.from_settings(settings).deletion_sweep == expected
 
 
-
 def test_settings_choose_how_long_a_sync_waits_for_the_pair_lock() -> None:
     settings = load_settings(
         **REQUIRED, token_encryption_key=SecretStr(generate_key()), lock_timeout_s=12.5
     )
     assert SyncOptions.from_settings(settings).lock_timeout_s == 12.5
+
 
 def test_unknown_nested_policy_is_named_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MERGE_PIPELINE_NESTED_POLICY", "some-parents")
