@@ -214,6 +214,12 @@ def sync(
                 f"received ({r.records_inserted} new, {r.records_updated} updated, "
                 f"{r.records_deleted} deleted) in {r.api_calls} calls, {r.duration_s:.1f}s"
             )
+            if r.quarantine_pending:
+                click.echo(
+                    f"WARN  {outcome.linked_account_id} {outcome.model_id}: "
+                    f"{r.quarantine_pending} records could not be mirrored and wait in "
+                    f"merge_pipeline.quarantined_records ({r.records_quarantined} this run)"
+                )
         else:
             failed += 1
             click.echo(f"FAIL  {outcome.linked_account_id} {outcome.model_id}: {outcome.error}")

@@ -56,7 +56,7 @@ def _location() -> WarehouseLocation:
 def _warehouse_url(location: WarehouseLocation) -> URL:
     """The warehouse URL; the embedded server must already run (this command won't keep one)."""
     if location.database_url:
-        return normalise_url(location.database_url)
+        return normalise_url(location.database_url.get_secret_value())
     if not embedded_running(location.data_dir):
         raise click.ClickException(
             f"the embedded PostgreSQL of {location.data_dir} is not running: start it with "

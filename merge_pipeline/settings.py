@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, HttpUrl, SecretStr, ValidationError
+from pydantic import AfterValidator, Field, HttpUrl, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from merge_pipeline.sync.nested_policy import NestedPolicy
@@ -25,6 +25,23 @@ ENV_FILE_VARIABLE = "MERGE_PIPELINE_ENV_FILE"
 
 class SettingsError(ValueError):
     """A missing or malformed setting, described in one line per problem (no traceback)."""
+
+
+def _no_stray_whitespace(value: object) -> object:
+    """Refuse, without quoting it, a value with whitespace or control characters at either end.
+
+    A secret read from a file or a Kubernetes Secret often ends with a newline; sent in a header
+    it makes the HTTP library refuse the request and quote the value in its error. Refusing at
+    load names the setting and never shows the value.
+    """
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    if isinstance(text, str) and text and (text != text.strip() or not text.isprintable()):
+        where = "at either end" if text != text.strip() else "inside"
+        raise ValueError(
+            f"has whitespace or control characters {where} (often a newline from a file or a "
+            "Secret); remove them"
+        )
+    return value
 
 
 def _fernet_key(value: SecretStr) -> SecretStr:
@@ -45,16 +62,19 @@ def _fernet_key(value: SecretStr) -> SecretStr:
 FernetKeys = Annotated[SecretStr, AfterValidator(_fernet_key)]
 
 
-def _postgres_url(value: str | None) -> str | None:
-    """A database URL must be PostgreSQL's (any ``+driver``; ``postgres://`` too)."""
+def _postgres_url(value: SecretStr | None) -> SecretStr | None:
+    """A database URL must be PostgreSQL's (any ``+driver``; ``postgres://`` too).
+
+    It is a secret (it may hold a password), so the error never repeats it.
+    """
     from merge_pipeline.warehouse.server import normalise_url
 
-    if value:
-        normalise_url(value)  # raises DatabaseUrlError (a ValueError) in one line
+    if value is not None and value.get_secret_value():
+        normalise_url(value.get_secret_value())  # DatabaseUrlError (a ValueError): one line
     return value
 
 
-PostgresUrl = Annotated[str | None, AfterValidator(_postgres_url)]
+PostgresUrl = Annotated[SecretStr | None, AfterValidator(_postgres_url)]
 
 
 def env_files() -> tuple[Path, ...]:
@@ -71,7 +91,12 @@ class Settings(BaseSettings):
     """Configuration of the pipeline: where Merge is, who we are to it, where data goes."""
 
     model_config = SettingsConfigDict(
-        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+        env_prefix=ENV_PREFIX,
+        env_file=".env",
+        extra="ignore",
+        frozen=True,
+        # a ValidationError's text would otherwise quote the offending value: maybe a secret
+        hide_input_in_errors=True,
     )
 
     api_key: SecretStr = Field(description="Merge production or test API key (Bearer).")
@@ -103,7 +128,8 @@ class Settings(BaseSettings):
     )
     database_url: PostgresUrl = Field(
         default=None,
-        description="SQLAlchemy URL of an external PostgreSQL; unset = the embedded server.",
+        description="SQLAlchemy URL of an external PostgreSQL; unset = the embedded server. "
+        "Secret: it may hold a password.",
     )
     data_dir: Path = Field(
         default=Path(".data"), description="Where the embedded PostgreSQL keeps its files."
@@ -138,6 +164,23 @@ class Settings(BaseSettings):
         ),
     )
     sync_concurrency: int = Field(default=4, ge=1, le=64)
+    max_pages_per_listing: int = Field(
+        default=100_000,
+        ge=1,
+        description="A listing that goes on longer (10 million records at 100 a page) is refused: "
+        "a bound on what Merge's cursors can make us do.",
+    )
+    lock_timeout_s: float = Field(
+        default=1800.0,
+        gt=0,
+        description="How long a sync waits for another sync of the same pair before giving up.",
+    )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_stray_whitespace(cls, value: object) -> object:
+        return _no_stray_whitespace(value)
+
     nested_policy: NestedPolicy = Field(
         default=NestedPolicy.CHANGED_PARENTS,
         description="Which parents a nested model's sync lists: every-parent (all, every time) "

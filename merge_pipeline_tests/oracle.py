@@ -5,9 +5,11 @@ JSON here, independently of the engine's own record shaping (``merge_pipeline.sy
 so a shaping bug cannot hide behind an identical bug in the check:
 
 * every record Merge holds has exactly one row; its typed columns equal the JSON converted by
-  the column's type (timestamps as instants, numbers, booleans, reference ids, jsonb), its
-  ``_raw`` equals the record, ``remote_was_deleted`` says what Merge says (false for models
-  without the field), and ``_absent_since`` is NULL (it is listed, so it is not absent);
+  the column's type (timestamps as instants, numbers, booleans, reference ids, jsonb) with
+  NULs replaced as :func:`merge_pipeline.sync.storable.storable` does, the record as stored
+  (``_raw_exact`` when set, else ``_raw``) equals the record, ``remote_was_deleted`` says
+  what Merge says (false for models without the field), and ``_absent_since`` is NULL (it is
+  listed, so it is not absent);
 * a row whose record Merge no longer holds at all (hard-deleted, or deleted from a model
   without ``remote_was_deleted``) must carry ``_absent_since``; no other extra row may exist.
 """
@@ -21,7 +23,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from merge_pipeline.catalog import CommonModel, Field, load_catalog
-from merge_pipeline.warehouse.mirror_tables import ABSENT_SINCE, mirror_tables
+from merge_pipeline.sync.storable import storable
+from merge_pipeline.warehouse.mirror_tables import ABSENT_SINCE, RAW, RAW_EXACT, mirror_tables
 from merge_sandbox.admin import SandboxAdmin
 
 #: differences listed in a failure message; the count of all of them is always given
@@ -66,13 +69,19 @@ def expected_column(field: Field, value: Any) -> Any:
 def expected_row(model: CommonModel, record: Mapping[str, Any]) -> dict[str, Any]:
     """Every compared column of the row that mirrors ``record``."""
     row = {
-        f.name: expected_column(f, record.get(f.name))
+        f.name: storable(expected_column(f, record.get(f.name)))
         for f in model.fields
         if f.name not in ("id", "remote_was_deleted")
     }
     row["remote_was_deleted"] = record.get("remote_was_deleted") is True
-    row["_raw"] = dict(record)
+    row[RAW] = dict(record)
     return row
+
+
+def as_sent(row: Mapping[str, Any]) -> Any:
+    """The record as Merge sent it: ``_raw_exact`` when set (it held a NUL), else ``_raw``."""
+    exact = row.get(RAW_EXACT)
+    return row.get(RAW) if exact is None else exact
 
 
 def _same(mirrored: Any, expected: Any) -> bool:
@@ -111,7 +120,7 @@ def compare(
         if row.get(ABSENT_SINCE) is not None:
             differences.append(f"{key}: marked absent but Merge lists it")
         for column, wanted in expected_row(model, truth[key]).items():
-            have = row.get(column)
+            have = as_sent(row) if column == RAW else row.get(column)
             if not _same(have, wanted):
                 differences.append(f"{key}.{column}: mirror {have!r:.80} != truth {wanted!r:.80}")
     return Comparison(differences, len(truth))

@@ -35,15 +35,24 @@ class Adversity:
     #: it: Merge may store a child before its parent (its sync writes models in some order), so
     #: a child can be older than its parent and exist before the parent reaches a mirror
     late_parents: bool = False
-    #: string values sometimes carry NUL characters (legal JSON, rejected by PostgreSQL text)
+    #: string values sometimes carry NUL characters (legal JSON, rejected by PostgreSQL text):
+    #: Merge passes third parties' text through, and some systems store NULs in free text.
+    #: One record in three gets a NUL in its first plain text field (merge_sandbox.oddities).
     nul_characters: bool = False
-    #: timestamps without microseconds and with offsets other than Z
+    #: timestamps without microseconds and with offsets other than Z: Merge documents ISO 8601
+    #: without promising one form, and passes some third-party times through. One record in
+    #: three writes every date-time as +02:00, as -05:30 (same instant) or in whole seconds.
     odd_timestamps: bool = False
-    #: enum fields sometimes carry values the documents do not list
+    #: enum fields sometimes carry values the documents do not list: Merge adds enum values over
+    #: time and passes unmapped third-party values through. One record in three.
     unknown_enum_values: bool = False
-    #: records carry fields the documents do not list
+    #: records carry fields the documents do not list: Merge adds fields without a new API
+    #: version. One record in three gets ``sandbox_unlisted_field`` (an object).
     extra_fields: bool = False
-    #: the ``next`` cursor sometimes leads back to an earlier page (A -> B -> A)
+    #: the ``next`` cursor sometimes leads back to an earlier page (A -> B -> A): a paging bug
+    #: at Merge or a third party would look like this. Once per listing (path, parent, filters),
+    #: the last page names the cursor of the second page instead of ``null``; reading the
+    #: listing again then ends normally.
     next_cycles: bool = False
     #: a listing sometimes ends early with a well-formed last page (``next: null``)
     short_listings: bool = False

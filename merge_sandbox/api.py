@@ -203,6 +203,8 @@ class MergeApi:
             if reverse:
                 rows.reverse()
             next_cursor, previous_cursor = _page_links(rows, more, cursor)
+            listing = f"{account.id}:{spec.model_id}:{_listing_key(call)}"
+            next_cursor = self._maybe_cycle(next_cursor, more, cursor, listing)
         if cursor is None and self._cut_short(account, spec, query, _listing_key(call)):
             # a well-formed last page that is not the last: half this page, no next
             rows, next_cursor = (rows, None) if next_cursor else (rows[: len(rows) // 2], None)
@@ -211,6 +213,25 @@ class MergeApi:
         renderer = Renderer(self.sandbox, account)
         results = [renderer.render(spec, row, query.rendering) for row in rows]
         return 200, {"next": next_cursor, "previous": previous_cursor, "results": results}
+
+    def _maybe_cycle(
+        self, next_cursor: str | None, more: bool, cursor: Cursor | None, listing: str
+    ) -> str | None:
+        """``next_cycles``: once per listing (path, parent and filters), its last page names the
+        cursor of its second page instead of ``null`` (A -> B -> A); read again, it ends."""
+        if not self.sandbox.adversity.next_cycles or (cursor is not None and cursor.reverse):
+            return next_cursor
+        if cursor is None:  # the first page: remember where the listing went next
+            if next_cursor is not None:
+                self.sandbox.listing_starts[listing] = next_cursor
+            return next_cursor
+        if more or listing in self.sandbox.cycled_listings:
+            return next_cursor
+        second = self.sandbox.listing_starts.get(listing)
+        if second is None:
+            return next_cursor
+        self.sandbox.cycled_listings.add(listing)
+        return second
 
     def _descending(self, cursor: Cursor | None) -> bool:
         """Newest first? A listing keeps the direction its first page was served in."""

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from merge_sandbox.accounts import LinkedAccount
+from merge_sandbox.oddities import apply_oddities
 from merge_sandbox.query import Rendering
 from merge_sandbox.schema import ModelSpec, RefKind
 from merge_sandbox.state import Sandbox
@@ -95,6 +96,7 @@ class Renderer:
                     if ref.many
                     else self._object(spec.category, ref.target, value, deeper)
                 )
+        apply_oddities(self.sandbox.adversity, spec, record)
         return record
 
     def _expand_embedded(

@@ -96,6 +96,10 @@ class Sandbox:
         self.webhooks = WebhookDispatcher(webhooks or WebhookSettings(), self.config.seed)
         self.faults = Faults()
         self.adversity = adversity or Adversity()
+        #: listings whose ``next`` already looped once, and each listing's second-page cursor
+        #: (the ``next_cycles`` switch)
+        self.cycled_listings: set[str] = set()
+        self.listing_starts: dict[str, str] = {}
         self.random = random.Random(self.config.seed)
         self._ordinal = 0
 

@@ -25,7 +25,6 @@ from merge_pipeline.planning.models import parent_of, sync_mode
 from merge_pipeline.settings import Settings
 from merge_pipeline.sync.engine import SyncOptions
 from merge_pipeline.sync.runner import SyncOutcome, iter_account_syncs
-from merge_pipeline.warehouse.accounts import UnknownLinkedAccount
 from merge_pipeline.warehouse.mirror_tables import mirror_tables, table_name
 from merge_pipeline.warehouse.partition_stats import merge_model_status, partition_row_count
 from merge_pipeline.warehouse.run_leases import LeaseTaken, account_run_lease
@@ -104,12 +103,6 @@ def category_assets(category: Category) -> dg.AssetsDefinition:
                     sync_run_id=context.run.run_id,
                 )
                 failed = yield from _report(context, engine, outcomes)
-        except UnknownLinkedAccount:
-            raise dg.Failure(
-                description=f"No token is stored for linked account {account_id}: store it "
-                "with `merge-pipeline accounts add` (or let the linked-account webhook do it).",
-                allow_retries=False,
-            ) from None
         except LeaseTaken as taken:
             raise dg.Failure(description=str(taken), allow_retries=True) from None
         if failed:

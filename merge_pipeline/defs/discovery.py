@@ -5,6 +5,7 @@ The decisions are ``planning.partitions.plan_partitions``; this sensor only gath
 flight) and carries out the plan. A newly added account that has a token gets its initial sync.
 """
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -20,7 +21,7 @@ from merge_pipeline.defs.resources import (
     run_settings,
 )
 from merge_pipeline.merge.client import MergeClient
-from merge_pipeline.merge.credentials import AccountCredentials
+from merge_pipeline.merge.credentials import AccountCredentials, MalformedAccountToken
 from merge_pipeline.merge.errors import InvalidAccountToken, MergeError, MergeNotFound
 from merge_pipeline.merge.retry import RetryPolicy
 from merge_pipeline.planning.partitions import PartitionPlan, plan_partitions
@@ -29,6 +30,8 @@ from merge_pipeline.warehouse.accounts import account_token, deactivate_account,
 from merge_pipeline.warehouse.purge import purge_account_rows
 from merge_pipeline.warehouse.rate_limit import SharedRateLimits
 from merge_pipeline.warehouse.vault import TokenVault
+
+log = logging.getLogger(__name__)
 
 #: at most this many "is it really deleted?" calls per tick (bounded work per tick)
 MAX_CONFIRMATIONS_PER_TICK = 20
@@ -83,7 +86,12 @@ def confirmed_deleted(
     for account_id in candidates[:MAX_CONFIRMATIONS_PER_TICK]:
         token = account_token(connection, account_id, vault)
         try:
-            client.account_details(AccountCredentials(account_id, token), category)
+            credentials = AccountCredentials(account_id, token)
+        except MalformedAccountToken as error:  # cannot be asked about; never taken as deleted
+            log.warning("linked account %s not checked: %s", account_id, error)
+            continue
+        try:
+            client.account_details(credentials, category)
         except (InvalidAccountToken, MergeNotFound):
             yield account_id
         except MergeError:

@@ -18,7 +18,8 @@ def _column_description(model: CommonModel, column: sa.Column[Any]) -> str | Non
     if column.name not in model.field_names:
         return {
             "linked_account_id": "Merge linked account (the partition key)",
-            "_raw": "the record exactly as Merge returned it",
+            "_raw": "the record as Merge returned it (NULs replaced; see _raw_exact)",
+            "_raw_exact": "the record exactly as sent, only when it held a NUL (NULL otherwise)",
             "_mirrored_at": "when merge-pipeline last wrote this row",
             "_sync_run_id": "the Dagster run (or CLI sync) that last wrote this row",
             "remote_was_deleted": "deleted in the third-party system (as Merge reports it)",
@@ -82,6 +83,9 @@ def materialization_metadata(
         "records_marked_absent": result.records_marked_absent,
         "records_returned": result.records_returned,
         "absence_refused": result.absence_refused,
+        "records_quarantined": result.records_quarantined,
+        "quarantine_pending": result.quarantine_pending,
+        "cursor_cycles": result.cursor_cycles,
         "full_fetch": result.full_fetch,
         "api_calls": result.api_calls,
         "retries": result.retries,

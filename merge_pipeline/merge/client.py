@@ -31,8 +31,19 @@ from merge_pipeline.merge.classify import (
     error_for_response,
 )
 from merge_pipeline.merge.credentials import AccountCredentials
-from merge_pipeline.merge.errors import MergeError, MergeResponseError, MergeTransportError
-from merge_pipeline.merge.hygiene import mask_path, mask_public_tokens_in_httpx_logs, redact
+from merge_pipeline.merge.cursor_trail import CursorTrail, TrailProblem
+from merge_pipeline.merge.errors import (
+    MalformedCredential,
+    MergeError,
+    MergeResponseError,
+    MergeTransportError,
+)
+from merge_pipeline.merge.hygiene import (
+    header_value_problem,
+    mask_path,
+    mask_public_tokens_in_httpx_logs,
+    redact,
+)
 from merge_pipeline.merge.page import Page, parse_http_date
 from merge_pipeline.merge.query import (
     QueryValue,
@@ -57,6 +68,8 @@ from merge_pipeline.settings import Settings
 logger = logging.getLogger(__name__)
 
 Record = dict[str, Any]
+#: times a listing is read again from its start after its cursors looped, before it is refused
+MAX_LISTING_RESTARTS = 2
 
 
 def _user_agent() -> str:
@@ -319,6 +332,13 @@ class MergeClient:
             raise self._contract_error(call, "no 'account_token' in the response")
         return {**data, "account_token": SecretStr(token)}
 
+    def secret_values(self, account: AccountCredentials | None = None) -> tuple[str, ...]:
+        """The secrets a call for ``account`` carries, to redact text we did not write."""
+        key = self._settings.api_key.get_secret_value()
+        if account is None:
+            return (key,)
+        return (key, account.account_token.get_secret_value())
+
     # -- plumbing ------------------------------------------------------------------------------
 
     def _limiter(self, account: AccountCredentials) -> AccountRateLimiter:
@@ -334,8 +354,12 @@ class MergeClient:
         account: AccountCredentials | None,
         cursor: str | None = None,
     ) -> Iterator[Page]:
+        """Every page of a listing; a cursor cycle restarts it (bounded), other loops refuse."""
         # Merge's limits are per linked account; organisation calls are rare and go unthrottled.
         limiter = self._limiter(account) if account is not None else None
+        start = cursor
+        trail = CursorTrail(self._settings.max_pages_per_listing, start)
+        restarts = 0
         number = 0
         while True:
             query = dict(params) if cursor is None else {**params, "cursor": cursor}
@@ -354,8 +378,24 @@ class MergeClient:
             )
             if next_cursor is None:
                 return
-            if next_cursor == cursor:
-                raise self._contract_error(call, "'next' repeats the cursor just used")
+            problem = trail.step(next_cursor, page_was_empty=not results)
+            if problem is TrailProblem.CYCLE and restarts < MAX_LISTING_RESTARTS:
+                # Re-reading from the start is safe (re-applied records are no-ops) and ends a
+                # cycle that happened once; a persistent one is refused after a few passes.
+                restarts += 1
+                self.stats.count_cursor_cycle()
+                logger.warning(
+                    "%s %s: %s; reading the listing again from its start (pass %d)",
+                    call.method,
+                    call.shown_path,
+                    problem.value,
+                    restarts + 1,
+                )
+                trail = CursorTrail(self._settings.max_pages_per_listing, start)
+                cursor = start
+                continue
+            if problem is not None:
+                raise self._contract_error(call, problem.value)
             cursor = next_cursor
 
     @staticmethod
@@ -424,19 +464,32 @@ class MergeClient:
         )
 
     def _secrets(self, call: _Call) -> tuple[str, ...]:
+        """The call's secrets, refused (unquoted) if one cannot be sent as a header."""
         key = self._settings.api_key.get_secret_value()
-        if call.account is None:
-            return (key,)
-        return (key, call.account.account_token.get_secret_value())
+        named = [("the API key (MERGE_PIPELINE_API_KEY)", key)]
+        if call.account is not None:
+            token = call.account.account_token.get_secret_value()
+            named.append((f"the account token of linked account {call.linked_account_id}", token))
+        for name, value in named:
+            problem = header_value_problem(value)
+            if problem is not None:
+                raise MalformedCredential(
+                    method=call.method,
+                    path=call.shown_path,
+                    detail=f"{name} {problem}",
+                    attempts=call.attempts,
+                    linked_account_id=call.linked_account_id,
+                )
+        return tuple(value for _, value in named)
 
     def _attempt(self, call: _Call) -> _Reply:
         call.attempts += 1
+        secrets = self._secrets(call)
         if call.limiter is not None:
             self.stats.add_rate_limit_wait(call.limiter.acquire())
         request = self._http.build_request(
             call.method, call.path, params=call.params, json=call.body
         )
-        secrets = self._secrets(call)
         request.headers["Authorization"] = f"Bearer {secrets[0]}"
         if call.account is not None:
             request.headers["X-Account-Token"] = secrets[1]
@@ -520,7 +573,9 @@ class MergeClient:
         if status == 429:
             self.stats.count_rate_limited()
             if retry_after is not None and call.limiter is not None:
-                call.limiter.pause_for(retry_after)
+                # Bounded: a Retry-After of days must not stall the account's other syncs for
+                # days (this call gives up anyway when the wait exceeds the retry budget).
+                call.limiter.pause_for(min(retry_after, self._retry_policy.max_total_wait_s))
         elif status >= 500:
             self.stats.count_server_error()
         # 429 means Merge did not act on the request, so even a POST may repeat it.

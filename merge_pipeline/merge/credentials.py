@@ -4,6 +4,12 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
+from merge_pipeline.merge.hygiene import header_value_problem
+
+
+class MalformedAccountToken(ValueError):
+    """A stored account token that cannot be sent (named by its account, never quoted)."""
+
 
 @dataclass(frozen=True, slots=True)
 class AccountCredentials:
@@ -25,3 +31,9 @@ class AccountCredentials:
             raise TypeError("account_token must be a pydantic SecretStr")
         if not self.account_token.get_secret_value():
             raise ValueError("account_token must not be empty")
+        problem = header_value_problem(self.account_token.get_secret_value())
+        if problem is not None:  # named, never quoted: the value is the secret
+            raise MalformedAccountToken(
+                f"the account token of linked account {self.linked_account_id} {problem}; "
+                "store it again without it"
+            )

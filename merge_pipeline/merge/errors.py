@@ -119,3 +119,10 @@ class MergeResponseError(MergeError):
     """A 2xx whose body is not what the contract says (e.g. no ``results`` list)."""
 
     what = "Merge response did not match the contract"
+
+
+class MalformedCredential(MergeAuthError):
+    """The API key or an account token cannot be sent as a header (e.g. a trailing newline from
+    a file); refused before sending, so no HTTP library quotes it in an error."""
+
+    what = "A credential is malformed and was not sent"

@@ -21,6 +21,7 @@ class CallStats:
     bytes: int = 0
     rate_limit_wait_s: float = 0.0
     backoff_wait_s: float = 0.0
+    cursor_cycles: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def _add(self, name: str, amount: float) -> None:
@@ -43,6 +44,9 @@ class CallStats:
 
     def count_transport_error(self) -> None:
         self._add("transport_errors", 1)
+
+    def count_cursor_cycle(self) -> None:
+        self._add("cursor_cycles", 1)
 
     def add_bytes(self, size: int) -> None:
         self._add("bytes", size)

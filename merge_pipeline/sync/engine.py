@@ -17,7 +17,11 @@ The rules that make it exactly-once:
   parent, or changed ones plus a periodic full re-list); each parent keeps its own window and
   last listing, recorded in that same last transaction, and only the children of the parents
   listed completely can be marked absent (a deleted or absent parent's children stay as Merge
-  last listed them); a confirmation listing re-lists only the parents with children left out.
+  last listed them); a confirmation listing re-lists only the parents with children left out;
+* a record that cannot be mirrored is quarantined (kept whole with the reason) in its page's
+  transaction while the rest of the page is stored; it is fetched again by id at the start of
+  later syncs until it stores, and for a model without a retrieve-by-id endpoint the cursor does
+  not move while such a record waits, so nothing is lost either way.
 """
 
 import copy
@@ -30,13 +34,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+import sqlalchemy.exc
 
 from merge_pipeline.catalog import Catalog, CommonModel, load_catalog
 from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.merge.credentials import AccountCredentials
-from merge_pipeline.merge.errors import MergeNotFound
+from merge_pipeline.merge.errors import MergeAuthError, MergeError, MergeNotFound
 from merge_pipeline.merge.page import Page
 from merge_pipeline.settings import Settings
+from merge_pipeline.sync.failure import describe_failure
 from merge_pipeline.sync.nested_policy import (
     DEFAULT_FULL_RELIST_EVERY,
     NestedPolicy,
@@ -48,6 +54,7 @@ from merge_pipeline.sync.nested_policy import (
 from merge_pipeline.sync.prefetch import Prefetch
 from merge_pipeline.sync.records import RecordShaper, ShapedPage
 from merge_pipeline.sync.result import SyncResult
+from merge_pipeline.sync.storable import exact_json
 from merge_pipeline.sync.sweep import needs_full_listing
 from merge_pipeline.sync.window import fetch_started_at, request_modified_after
 from merge_pipeline.warehouse.conflicts import CONFLICT_RETRIES, is_transaction_conflict
@@ -61,7 +68,13 @@ from merge_pipeline.warehouse.history import (
     start_sync_run,
 )
 from merge_pipeline.warehouse.locks import sync_lock
-from merge_pipeline.warehouse.mirror_tables import PARENT_ID, MirrorTables, mirror_tables
+from merge_pipeline.warehouse.mirror_tables import (
+    PARENT_ID,
+    RAW,
+    RAW_EXACT,
+    MirrorTables,
+    mirror_tables,
+)
 from merge_pipeline.warehouse.nested_listings import (
     children_of,
     last_full_relist,
@@ -71,7 +84,16 @@ from merge_pipeline.warehouse.nested_listings import (
     record_parent_listings,
     set_parent,
 )
+from merge_pipeline.warehouse.quarantine import (
+    GONE,
+    Quarantined,
+    pending_count,
+    pending_ids,
+    quarantine,
+    resolve,
+)
 from merge_pipeline.warehouse.upsert import (
+    UpsertCounts,
     count_unseen,
     mark_absent,
     remember_seen,
@@ -103,6 +125,10 @@ class SyncOptions:
     overlap: timedelta = timedelta(seconds=60)
     full: bool = False
     page_size: int | None = None
+    lock_timeout_s: float = 1800.0
+    #: quarantined records fetched again by id per sync (a bound on calls spent on them)
+    quarantine_retries: int = 100
+
     deletion_sweep: timedelta | None = timedelta(days=1)
     max_absent_fraction: float = 0.5
     absence_guard_min_rows: int = 20
@@ -122,8 +148,19 @@ class SyncOptions:
             ),
             "nested_policy": settings.nested_policy,
             "nested_full_relist_every": timedelta(hours=settings.nested_full_relist_hours),
+            "lock_timeout_s": settings.lock_timeout_s,
         }
         return cls(**(configured | changes))
+
+
+#: SQLSTATE classes of a database refusing a row's data (data exception, integrity, limits):
+#: the page is then stored row by row and the refused rows are quarantined
+_ROW_PROBLEM_CLASSES = ("22", "23", "54")
+
+
+def _refused_row_data(error: sqlalchemy.exc.DBAPIError) -> bool:
+    code = getattr(error.orig, "pgcode", None) or ""
+    return code[:2] in _ROW_PROBLEM_CLASSES
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,7 +258,12 @@ class ModelSync:
         self._stats_before = self._client.stats.snapshot()
         with self._engine.connect() as connection:
             lock_started = time.perf_counter()
-            with sync_lock(connection, account_id, self._model.model_id):
+            with sync_lock(
+                connection,
+                account_id,
+                self._model.model_id,
+                timeout_s=self._options.lock_timeout_s,
+            ):
                 lock_wait = time.perf_counter() - lock_started
                 abandon_stale_runs(connection, account_id, self._model.model_id)
                 cursor = read_cursor(connection, account_id, self._model.model_id)
@@ -243,6 +285,7 @@ class ModelSync:
                     lock_wait_s=lock_wait,
                 )
                 try:
+                    self._retry_quarantined(connection, result)
                     self._fetch_and_store(connection, cursor, result, history_id)
                 except BaseException as error:
                     connection.rollback()
@@ -253,7 +296,7 @@ class ModelSync:
                         status=FAILED,
                         cursor_after=cursor,
                         stats=result.as_dict(),
-                        error=f"{type(error).__name__}: {error}",
+                        error=describe_failure(error, self._secrets()),
                     )
                     connection.commit()
                     raise
@@ -430,14 +473,15 @@ class ModelSync:
     ) -> None:
         """One page's writes; a parent counts as listed once its last page is stored."""
         if listing.parent is not None:
-            self._store_children(connection, table, listing.parent, shaped, result)
+            listed = self._store_children(connection, table, listing.parent, shaped, result)
             if page.is_last:
                 self._parents.add_listed(listing.parent)
                 self._pass.add_listed(listing.parent)
         else:
-            self._store_page(connection, shaped, result)
+            listed = self._store_page(connection, shaped, result)
         if not self._incremental:
-            remember_seen(connection, [row["id"] for row in shaped.rows])
+            # quarantined records were listed: a full listing must not mark them absent
+            remember_seen(connection, listed)
         result.pages += 1
 
     def _commit(
@@ -528,11 +572,12 @@ class ModelSync:
         parent: ParentState,
         shaped: ShapedPage,
         result: SyncResult,
-    ) -> None:
-        """A page of one parent's children: stored with the parent they were listed under."""
+    ) -> list[str]:
+        """A page of one parent's children: stored with the parent they were listed under;
+        returns the ids listed (quarantined ones too)."""
         for row in shaped.rows:
             row[PARENT_ID] = parent.parent_id
-        self._store_page(connection, shaped, result)
+        listed = self._store_page(connection, shaped, result)
         set_parent(
             connection,
             table,
@@ -540,11 +585,71 @@ class ModelSync:
             parent.parent_id,
             [row["id"] for row in shaped.rows],
         )
+        return listed
+
+    def _secrets(self) -> list[str]:
+        """Every secret this sync touches, for redacting text we did not write."""
+        password = self._engine.url.password
+        return [*self._client.secret_values(self._account), *([str(password)] if password else [])]
+
+    @property
+    def _retrievable(self) -> bool:
+        """Whether a record of this model can be fetched by its id alone."""
+        path = self._model.retrieve_path
+        return path is not None and path.count("{") == 1
+
+    def _retry_quarantined(self, connection: sa.Connection, result: SyncResult) -> None:
+        """Fetch quarantined records of the pair again by id (bounded), storing those now fine."""
+        if not self._retrievable:
+            return
+        account_id = self._account.linked_account_id
+        ids = pending_ids(
+            connection, account_id, self._model.model_id, self._options.quarantine_retries
+        )
+        connection.commit()
+        for record_id in ids:
+            try:
+                record = self._client.retrieve(self._account, self._model, record_id)
+            except MergeNotFound:
+                result.quarantine_resolved += resolve(
+                    connection, account_id, self._model.model_id, [record_id], GONE
+                )
+            except MergeAuthError:
+                raise
+            except MergeError as error:  # the record keeps waiting; the listing goes on
+                log.warning("%s: quarantined record not fetched again: %s", account_id, error)
+            else:
+                self._store_page(connection, self._shaper.shape_page([record]), result)
+            connection.commit()
 
     def _store_page(
         self, connection: sa.Connection, shaped: ShapedPage, result: SyncResult
-    ) -> None:
-        """Upsert a page and its expanded relations, tables in model-id order.
+    ) -> list[str]:
+        """Upsert a shaped page, quarantining what cannot be stored; returns the ids listed."""
+        try:
+            self._upsert(connection, shaped, result)
+        except sqlalchemy.exc.DBAPIError as error:
+            if not _refused_row_data(error):
+                raise
+            log.warning(
+                "%s for %s: the database refused a page (%s); storing it row by row",
+                self._model.model_id,
+                self._account.linked_account_id,
+                describe_failure(error),
+            )
+            self._upsert_row_by_row(connection, shaped, result)
+        account_id = self._account.linked_account_id
+        quarantine(connection, account_id, shaped.quarantined, self.sync_run_id)
+        own = [q for q in shaped.quarantined if q.model_id == self._model.model_id]
+        result.records_quarantined += len(own)
+        result.records_received += len(own)
+        stored = [row["id"] for row in shaped.rows]
+        result.quarantine_resolved += resolve(connection, account_id, self._model.model_id, stored)
+        return stored + [q.record_id for q in own if q.record_id is not None]
+
+    def _upsert(self, connection: sa.Connection, shaped: ShapedPage, result: SyncResult) -> None:
+        """Upsert a page and its expanded relations in a savepoint, tables in model-id order;
+        ``result`` counts it only once the savepoint holds.
 
         One order for every sync means an expanding sync and the related model's own sync take
         their row locks in the same order, so they wait for each other instead of deadlocking.
@@ -552,9 +657,13 @@ class ModelSync:
         main = self._model.model_id
         batches = [(m, list(rows.values()), True) for m, rows in shaped.related.items()]
         batches.append((main, shaped.rows, False))
-        # expanded copies of the model itself go before its own rows, which win on a tie
-        for model_id, rows, related in sorted(batches, key=lambda b: (b[0], not b[2])):
-            counts = upsert_rows(connection, self._tables[model_id], rows, self.sync_run_id)
+        done: list[tuple[str, list[dict[str, Any]], bool, UpsertCounts]] = []
+        with connection.begin_nested():
+            # expanded copies of the model itself go before its own rows, which win on a tie
+            for model_id, rows, related in sorted(batches, key=lambda b: (b[0], not b[2])):
+                counts = upsert_rows(connection, self._tables[model_id], rows, self.sync_run_id)
+                done.append((model_id, rows, related, counts))
+        for model_id, rows, related, counts in done:
             if related:
                 result.related_upserted[model_id] = (
                     result.related_upserted.get(model_id, 0) + counts.inserted + counts.updated
@@ -566,6 +675,40 @@ class ModelSync:
             result.records_unchanged += counts.unchanged
             result.records_deleted += counts.deleted
             result.records_returned += counts.returned
+
+    def _upsert_row_by_row(
+        self, connection: sa.Connection, shaped: ShapedPage, result: SyncResult
+    ) -> None:
+        """The slow path for a page the database refused: each row alone, refused ones aside."""
+        kept = ShapedPage(quarantined=shaped.quarantined)
+        own = self._model.model_id
+        pairs = [(m, row) for m, rows in shaped.related.items() for row in rows.values()]
+        for model_id, row in [*pairs, *((own, row) for row in shaped.rows)]:
+            single = ShapedPage()
+            if model_id == own:
+                single.rows.append(row)
+                single.deleted = int(bool(row["remote_was_deleted"]))
+            else:
+                single.related[model_id][row["id"]] = row
+            try:
+                self._upsert(connection, single, result)
+            except sqlalchemy.exc.DBAPIError as error:
+                if not _refused_row_data(error):
+                    raise
+                kept.quarantined.append(
+                    Quarantined(
+                        model_id=model_id,
+                        record_id=row["id"],
+                        reason=f"the database refused it: {describe_failure(error)}",
+                        raw_json=row.get(RAW_EXACT) or exact_json(row[RAW]),
+                        modified_at=None,
+                    )
+                )
+            else:
+                if model_id == own:
+                    kept.rows.append(row)
+        shaped.rows[:] = kept.rows
+        shaped.quarantined[:] = kept.quarantined
 
     def _finish(
         self,
@@ -582,11 +725,22 @@ class ModelSync:
             self._mark_absent(connection, table, result)
         if self._model.is_nested:
             self._record_listings(connection, fetch_start, result)
-        if fetch_start is not None:
+        result.quarantine_pending = pending_count(connection, account_id, self._model.model_id)
+        cursor_after = fetch_start or result.cursor_before
+        if result.quarantine_pending and not self._retrievable and self._incremental:
+            # nothing can fetch the waiting records by id: re-list them from the old cursor
+            cursor_after = result.cursor_before
+            log.warning(
+                "%s for %s: %d quarantined records wait; the cursor stays where it was",
+                self._model.model_id,
+                account_id,
+                result.quarantine_pending,
+            )
+        elif fetch_start is not None:
             write_cursor(
                 connection, account_id, self._model.model_id, fetch_start, self.sync_run_id
             )
-        result.cursor_after = fetch_start or result.cursor_before
+        result.cursor_after = cursor_after
         self._collect_stats(result)
         finish_sync_run(
             connection,

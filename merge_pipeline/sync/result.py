@@ -22,6 +22,12 @@ class SyncResult:
     records_unchanged: int = 0
     #: rows that went from live to ``remote_was_deleted`` (transitions, not flags received)
     records_deleted: int = 0
+    #: records of this model set aside this sync because they could not be mirrored
+    records_quarantined: int = 0
+    #: quarantined records of the pair stored (or found gone) this sync
+    quarantine_resolved: int = 0
+    #: quarantined records of the pair still waiting after this sync (the Dagster check's figure)
+    quarantine_pending: int = 0
     #: rows a full listing (confirmed by a second one) left out: ``_absent_since`` set
     records_marked_absent: int = 0
     #: rows marked absent earlier that Merge listed again
@@ -49,6 +55,7 @@ class SyncResult:
     bytes: int = 0
     rate_limit_wait_s: float = 0.0
     backoff_wait_s: float = 0.0
+    cursor_cycles: int = 0
     lock_wait_s: float = 0.0
     duration_s: float = 0.0
 

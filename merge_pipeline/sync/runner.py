@@ -4,6 +4,11 @@ Models of one account share that account's rate limit, so running them in sequen
 throughput; nested models (``/jobs/{job_id}/screening-questions``) run after their parents,
 whose mirrored ids they need. Unless a caller passes its own ``client_factory``, clients take
 their rate limit from the warehouse, shared with every other process syncing the same accounts.
+
+Every pair gets an outcome: one model's failure (of any kind: Merge, database, a bug) never stops
+the account's other models, except a credential Merge refuses, which would fail them all the same
+way; one account's failure never stops the other accounts. Errors are reported as one safe line
+(:func:`merge_pipeline.sync.failure.describe_failure`).
 """
 
 import logging
@@ -17,9 +22,10 @@ import sqlalchemy as sa
 from merge_pipeline.catalog import CommonModel
 from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.merge.credentials import AccountCredentials
-from merge_pipeline.merge.errors import MergeAuthError, MergeError
+from merge_pipeline.merge.errors import MergeAuthError
 from merge_pipeline.settings import Settings
 from merge_pipeline.sync.engine import ModelSync, ProgressCallback, SyncOptions
+from merge_pipeline.sync.failure import describe_failure
 from merge_pipeline.sync.result import SyncResult
 from merge_pipeline.warehouse.accounts import account_token
 from merge_pipeline.warehouse.rate_limit import SharedRateLimits
@@ -98,15 +104,29 @@ def iter_account_syncs(
 ) -> Iterator[SyncOutcome]:
     """Sync some models of one account in dependency order, yielding each outcome as it ends.
 
-    One failure does not stop the rest, except an authentication failure, which would fail every
-    model the same way. Yielding as we go lets Dagster report each model as soon as it is done.
+    Every model gets an outcome: one failure does not stop the rest, except an authentication
+    failure, which would fail every model the same way (the rest are reported not synced).
+    Yielding as we go lets Dagster report each model as soon as it is done.
     """
-    with engine.connect() as connection:
-        token = account_token(connection, linked_account_id, vault)
-    credentials = AccountCredentials(linked_account_id, token)
+    ordered = dependency_order(models)
+    password = engine.url.password
+    secrets = [settings.api_key.get_secret_value(), *([str(password)] if password else [])]
+    try:
+        with engine.connect() as connection:
+            token = account_token(connection, linked_account_id, vault)
+        secrets.append(token.get_secret_value())
+        credentials = AccountCredentials(linked_account_id, token)
+    except Exception as error:  # every model gets this outcome instead
+        reason = describe_failure(error, secrets)
+        log.warning("cannot sync linked account %s: %s", linked_account_id, reason)
+        for model in ordered:
+            yield SyncOutcome(
+                linked_account_id, model.model_id, error=reason, error_type=type(error)
+            )
+        return
     factory = client_factory or shared_limit_clients(engine, settings)
     with factory(settings) as client:
-        for model in dependency_order(models):
+        for index, model in enumerate(ordered):
             try:
                 result = ModelSync(
                     engine,
@@ -118,14 +138,20 @@ def iter_account_syncs(
                     progress=progress,
                 ).run()
                 yield SyncOutcome(linked_account_id, model.model_id, result=result)
-            except MergeError as error:
+            except Exception as error:  # reported as this pair's outcome
+                reason = describe_failure(error, [*secrets, *client.secret_values(credentials)])
                 log.warning(
-                    "sync of %s for %s failed: %s", model.model_id, linked_account_id, error
+                    "sync of %s for %s failed: %s", model.model_id, linked_account_id, reason
                 )
                 yield SyncOutcome(
-                    linked_account_id, model.model_id, error=str(error), error_type=type(error)
+                    linked_account_id, model.model_id, error=reason, error_type=type(error)
                 )
                 if isinstance(error, MergeAuthError):
+                    skipped = f"not synced: {reason}"
+                    for later in ordered[index + 1 :]:
+                        yield SyncOutcome(
+                            linked_account_id, later.model_id, error=skipped, error_type=type(error)
+                        )
                     break
 
 
@@ -144,8 +170,8 @@ def sync_accounts(
     workers = max(1, min(settings.sync_concurrency, len(plan)))
     factory = client_factory or shared_limit_clients(engine, settings)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="merge-sync") as pool:
-        futures = [
-            pool.submit(
+        futures = {
+            account_id: pool.submit(
                 sync_account_models,
                 engine,
                 settings,
@@ -158,5 +184,15 @@ def sync_accounts(
                 client_factory=factory,
             )
             for account_id, models in plan.items()
-        ]
-        return [outcome for future in futures for outcome in future.result()]
+        }
+        outcomes: list[SyncOutcome] = []
+        for account_id, future in futures.items():
+            try:
+                outcomes += future.result()
+            except Exception as error:  # e.g. the client could not be built: report, go on
+                reason = describe_failure(error, [settings.api_key.get_secret_value()])
+                log.warning("cannot sync linked account %s: %s", account_id, reason)
+                outcomes += [
+                    SyncOutcome(account_id, m.model_id, error=reason) for m in plan[account_id]
+                ]
+        return outcomes

@@ -16,7 +16,8 @@ def warehouse_engine(settings: Settings | None = None, *, migrate_schema: bool =
     embedded server is started (or reused) and its ``merge_pipeline`` database created.
     """
     settings = settings or get_settings()
-    return engine_for(settings.database_url, settings.data_dir, migrate_schema=migrate_schema)
+    database_url = settings.database_url.get_secret_value() if settings.database_url else None
+    return engine_for(database_url, settings.data_dir, migrate_schema=migrate_schema)
 
 
 def engine_for(

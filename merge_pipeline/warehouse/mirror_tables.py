@@ -17,6 +17,8 @@ from merge_pipeline.catalog import Catalog, CommonModel, Field, load_catalog
 LINKED_ACCOUNT_ID = "linked_account_id"
 RECORD_ID = "id"
 RAW = "_raw"
+#: the record exactly as Merge sent it, only when ``_raw`` had to differ (NULs; see sync.storable)
+RAW_EXACT = "_raw_exact"
 MIRRORED_AT = "_mirrored_at"
 SYNC_RUN_ID = "_sync_run_id"
 #: when a full listing first left the row out (NULL while Merge lists it); our observation, never
@@ -25,7 +27,7 @@ ABSENT_SINCE = "_absent_since"
 #: nested models only: the parent the row was last listed under (the path's id); lets a listing
 #: of some parents mark absent only those parents' children, and joins any child to its parent
 PARENT_ID = "_parent_id"
-BOOKKEEPING_COLUMNS = (RAW, MIRRORED_AT, SYNC_RUN_ID, ABSENT_SINCE, PARENT_ID)
+BOOKKEEPING_COLUMNS = (RAW, RAW_EXACT, MIRRORED_AT, SYNC_RUN_ID, ABSENT_SINCE, PARENT_ID)
 
 
 def table_name(model: CommonModel) -> str:
@@ -75,6 +77,8 @@ def mirror_table(model: CommonModel, metadata: sa.MetaData) -> sa.Table:
         )
     columns += [
         sa.Column(RAW, pg.JSONB(), nullable=False),
+        # json, not jsonb: json keeps a \u0000 escape verbatim, jsonb refuses it
+        sa.Column(RAW_EXACT, pg.JSON(), nullable=True),
         sa.Column(
             MIRRORED_AT, sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
         ),

@@ -97,6 +97,40 @@ webhook_inbox = sa.Table(
     sa.Column("processed_at", sa.DateTime(timezone=True)),
 )
 
+quarantined_records = sa.Table(
+    "quarantined_records",
+    metadata,
+    sa.Column("id", sa.BigInteger(), sa.Identity(), primary_key=True),
+    sa.Column("linked_account_id", sa.Text(), nullable=False),
+    sa.Column("model_id", sa.Text(), nullable=False),
+    sa.Column("record_id", sa.Text(), comment="Merge's id (NULL when the record had none)"),
+    sa.Column(
+        "record_key",
+        sa.Text(),
+        nullable=False,
+        comment="record_id, or 'sha256:<digest of raw>' for a record without one",
+    ),
+    sa.Column("reason", sa.Text(), nullable=False, comment="names the field, never a value"),
+    sa.Column(
+        "raw", pg.JSON(), nullable=False, comment="the record exactly as received (json keeps NULs)"
+    ),
+    sa.Column("modified_at", sa.DateTime(timezone=True)),
+    sa.Column("sync_run_id", sa.Text(), nullable=False, comment="the run that last saw it"),
+    sa.Column("first_seen_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("last_seen_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("attempts", sa.Integer(), nullable=False, server_default=sa.text("1")),
+    sa.Column("resolved_at", sa.DateTime(timezone=True), comment="NULL while pending"),
+    sa.Column("resolution", sa.Text(), comment="stored | gone"),
+    sa.UniqueConstraint("linked_account_id", "model_id", "record_key"),
+    sa.Index(
+        "ix_quarantined_records_pending",
+        "linked_account_id",
+        "model_id",
+        postgresql_where=sa.text("resolved_at IS NULL"),
+    ),
+    comment="Records Merge sent that could not be mirrored, kept whole until a sync stores them",
+)
+
 nested_parent_listings = sa.Table(
     "nested_parent_listings",
     metadata,

@@ -16,7 +16,7 @@ the latter), and at about 2x the time of a bare ``COPY`` with no conflict handli
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -125,13 +125,31 @@ def encode_copy_csv(columns: Sequence[sa.Column[Any]], rows: Sequence[Row]) -> i
     return io.StringIO("\n".join(lines))
 
 
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _instant(value: Any) -> datetime:
+    """A row's ``modified_at`` as an instant to compare (text compares wrongly: "...00Z" sorts
+    after "...00.500000Z"); a missing or unreadable one counts as oldest."""
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return _NEVER
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    return _NEVER
+
+
 def _latest_per_key(rows: Sequence[Row]) -> list[Row]:
-    """One row per key (the newest): ON CONFLICT cannot touch a row twice in one statement."""
+    """One row per key (the newest; the later one on a tie): ON CONFLICT cannot touch a row
+    twice in one statement."""
     latest: dict[tuple[Any, Any], Row] = {}
     for row in rows:
         key = (row[LINKED_ACCOUNT_ID], row[RECORD_ID])
         kept = latest.get(key)
-        if kept is None or str(row.get("modified_at") or "") >= str(kept.get("modified_at") or ""):
+        if kept is None or _instant(row.get("modified_at")) >= _instant(kept.get("modified_at")):
             latest[key] = row
     return list(latest.values())
 
@@ -156,7 +174,8 @@ def _merge_sql(table: sa.Table, columns: list[str]) -> str:
         f"ON CONFLICT ({LINKED_ACCOUNT_ID}, {RECORD_ID}) DO UPDATE SET {updates}, "
         f"{MIRRORED_AT} = now() "
         "WHERE t.modified_at IS NULL OR EXCLUDED.modified_at > t.modified_at "
-        "OR (EXCLUDED.modified_at = t.modified_at AND EXCLUDED._raw <> t._raw) "
+        "OR (EXCLUDED.modified_at = t.modified_at AND (EXCLUDED._raw <> t._raw "
+        "OR EXCLUDED._raw_exact::text IS DISTINCT FROM t._raw_exact::text)) "
         f"OR t.{ABSENT_SINCE} IS NOT NULL "
         f"RETURNING (xmax = 0) AS inserted, t.{RECORD_ID}, t.remote_was_deleted) "
         # xmax = 0 only on a freshly inserted tuple
@@ -210,8 +229,12 @@ def start_full_fetch(connection: sa.Connection) -> datetime:
     Returns the database's time at the start: rows written after it (by a concurrent sync that
     expanded this model) are never marked absent by this listing, which could not see them.
     """
+    # a hash index, not a primary key: a listed id too long for a btree entry (a quarantined
+    # record's) must still be remembered; a repeated id is harmless to the NOT EXISTS check
+    connection.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS merge_pipeline_seen_ids (id text)")
     connection.exec_driver_sql(
-        "CREATE TEMP TABLE IF NOT EXISTS merge_pipeline_seen_ids (id text PRIMARY KEY)"
+        "CREATE INDEX IF NOT EXISTS merge_pipeline_seen_ids_id "
+        "ON merge_pipeline_seen_ids USING hash (id)"
     )
     connection.exec_driver_sql("TRUNCATE merge_pipeline_seen_ids")
     started: datetime = connection.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
@@ -222,10 +245,7 @@ def remember_seen(connection: sa.Connection, ids: Sequence[str]) -> None:
     """Note ids the full fetch returned (call after :func:`start_full_fetch`)."""
     if ids:
         connection.execute(
-            sa.text(
-                "INSERT INTO merge_pipeline_seen_ids (id) SELECT unnest(CAST(:ids AS text[])) "
-                "ON CONFLICT DO NOTHING"
-            ),
+            sa.text("INSERT INTO merge_pipeline_seen_ids (id) SELECT unnest(CAST(:ids AS text[]))"),
             {"ids": list(ids)},
         )
 

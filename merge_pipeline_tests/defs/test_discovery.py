@@ -6,11 +6,12 @@ import dagster as dg
 import httpx
 import pytest
 import sqlalchemy as sa
+from pydantic import SecretStr
 
 from merge_pipeline.defs.discovery import confirmed_deleted, linked_account_discovery
 from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.settings import Settings
-from merge_pipeline.warehouse.accounts import list_accounts
+from merge_pipeline.warehouse.accounts import LinkedAccount, list_accounts, save_account
 from merge_pipeline.warehouse.vault import TokenVault
 from merge_pipeline_tests.conftest import SENTINEL_API_KEY
 from merge_pipeline_tests.defs.conftest import Accounts
@@ -109,3 +110,24 @@ def test_only_accounts_whose_token_merge_refuses_are_confirmed_deleted(
             confirmed_deleted(client, connection, vault, "hris", (alive.id, deleted.id))
         )
     assert confirmed == [deleted.id]
+
+
+def test_a_stored_token_that_cannot_be_sent_is_never_taken_for_a_deleted_account(
+    resources: dict[str, Any],
+    instance: dg.DagsterInstance,
+    engine: sa.Engine,
+    vault: TokenVault,
+) -> None:
+    """Merge does not list it and its token cannot be asked about: it stays, and the tick runs."""
+    with engine.begin() as connection:
+        save_account(
+            connection,
+            LinkedAccount(id="acct-stray-newline", category="hris"),
+            SecretStr("tok-with-newline\n"),
+            vault,
+        )
+    _tick(instance, resources)
+    _tick(instance, resources)
+    with engine.connect() as connection:
+        active = {a.id for a in list_accounts(connection, category="hris")}
+    assert "acct-stray-newline" in active

@@ -21,6 +21,7 @@ from merge_pipeline.warehouse.accounts import LinkedAccount, save_account
 from merge_pipeline.warehouse.mirror_tables import mirror_tables
 from merge_pipeline.warehouse.vault import TokenVault
 from merge_pipeline_tests.conftest import SENTINEL_API_KEY
+from merge_pipeline_tests.integration.sync.scripted_merge import ScriptedMerge, scripted_merge
 from merge_pipeline_tests.oracle import assert_mirror_matches
 from merge_sandbox.admin import AccountInfo, SandboxAdmin
 from merge_sandbox.adversity import adversity_from_environment
@@ -120,11 +121,16 @@ class Harness:
         table = mirror_tables()[model_id]
         with self.engine.connect() as connection:
             rows = connection.execute(
-                sa.select(table.c.id, table.c._raw, table.c.remote_was_deleted).where(
-                    table.c.linked_account_id == account_id
-                )
+                sa.select(
+                    table.c.id, table.c._raw, table.c._raw_exact, table.c.remote_was_deleted
+                ).where(table.c.linked_account_id == account_id)
             )
-            return {row.id: (row._raw, row.remote_was_deleted) for row in rows}
+            # _raw_exact holds the record as sent when _raw could not (NULs; see sync.storable)
+            return {
+                row.id: (row._raw if row._raw_exact is None else row._raw_exact,
+                         row.remote_was_deleted)
+                for row in rows
+            }  # fmt: skip
 
     def assert_mirror_matches(self, account_id: str, model_id: str) -> int:
         """The oracle's verdict (column by column); returns the number of records compared."""
@@ -136,3 +142,54 @@ def harness(
     engine: sa.Engine, sync_settings: Settings, vault: TokenVault, admin: SandboxAdmin
 ) -> Harness:
     return Harness(engine, sync_settings, vault, admin)
+
+
+#: the account token scripted syncs send (a sentinel: leak tests search for it)
+SCRIPTED_TOKEN = "tok-SENTINEL-scripted-4d1e9b"
+
+
+@dataclass
+class ScriptedHarness:
+    """Syncs against a :class:`ScriptedMerge` (real sockets) into the test database."""
+
+    engine: sa.Engine
+    settings: Settings
+    vault: TokenVault
+    merge: ScriptedMerge
+
+    def new_account(self, token: str = SCRIPTED_TOKEN) -> str:
+        """A stored linked account (hris) with ``token``; returns its id."""
+        account_id = f"acct-{uuid.uuid4().hex[:10]}"
+        with self.engine.begin() as connection:
+            save_account(
+                connection,
+                LinkedAccount(id=account_id, category="hris"),
+                SecretStr(token),
+                self.vault,
+            )
+        return account_id
+
+    def client(self) -> MergeClient:
+        return MergeClient(self.settings, retry_policy=FAST_RETRIES)
+
+    def sync(
+        self, account_id: str, model_id: str, token: str = SCRIPTED_TOKEN, **options: Any
+    ) -> SyncResult:
+        with self.client() as client:
+            return ModelSync(
+                self.engine,
+                client,
+                AccountCredentials(account_id, SecretStr(token)),
+                load_catalog().model(model_id),
+                options=SyncOptions(**options),
+                sync_run_id=f"test-{uuid.uuid4()}",
+            ).run()
+
+
+@pytest.fixture
+def scripted(engine: sa.Engine, settings: Settings, vault: TokenVault) -> Iterator[ScriptedHarness]:
+    with scripted_merge() as merge:
+        pointed = settings.model_copy(
+            update={"base_url": merge.base_url, "rate_limit_per_minute": 100_000}
+        )
+        yield ScriptedHarness(engine, pointed, vault, merge)

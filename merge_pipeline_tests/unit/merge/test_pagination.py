@@ -4,6 +4,7 @@ import pytest
 
 from merge_pipeline.catalog import load_catalog
 from merge_pipeline.merge import MergeResponseError
+from merge_pipeline.merge.client import MAX_LISTING_RESTARTS
 from merge_pipeline_tests.unit.merge.conftest import Script, json_response, page_body
 
 
@@ -97,9 +98,36 @@ def test_resumes_from_a_given_cursor(harness, account, employee):
 
 def test_a_repeated_cursor_stops_instead_of_looping(harness, account, employee):
     script = Script([json_response(page_body([], "same"))])
-    with harness.client(script) as client, pytest.raises(MergeResponseError, match="repeats"):
+    with harness.client(script) as client, pytest.raises(MergeResponseError, match="cycle"):
         list(client.iter_pages(account, employee, modified_after=None))
-    assert len(script.requests) == 2
+    # each pass reads two pages before the cycle shows; the listing is re-read twice, then refused
+    assert len(script.requests) == 2 * (MAX_LISTING_RESTARTS + 1)
+
+
+def test_a_cycle_longer_than_one_page_is_refused(harness, account, employee):
+    pages = [page_body([{"id": "1"}], "A"), page_body([{"id": "2"}], "B")]
+    script = Script([json_response(pages[0]), *[json_response(pages[i % 2]) for i in range(1, 9)]])
+    with harness.client(script) as client, pytest.raises(MergeResponseError, match="cycle"):
+        list(client.iter_pages(account, employee, modified_after=None))
+    assert client.stats.cursor_cycles == MAX_LISTING_RESTARTS
+
+
+def test_a_cycle_that_happens_once_is_read_again_from_the_start(harness, account, employee):
+    script = Script(
+        [
+            json_response(page_body([{"id": "1"}], "A")),
+            json_response(page_body([{"id": "2"}], "B")),
+            json_response(page_body([{"id": "3"}], "A")),  # B -> A: back to a page already read
+            json_response(page_body([{"id": "1"}], "A")),
+            json_response(page_body([{"id": "2"}], "B")),
+            json_response(page_body([{"id": "3"}])),
+        ]
+    )
+    with harness.client(script) as client:
+        ids = [r["id"] for page in client.iter_pages(account, employee, modified_after=None)
+               for r in page.results]  # fmt: skip
+    assert ids[-3:] == ["1", "2", "3"]
+    assert client.stats.cursor_cycles == 1
 
 
 def test_a_body_without_results_is_a_contract_error(harness, account, employee):

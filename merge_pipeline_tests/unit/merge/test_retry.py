@@ -143,3 +143,14 @@ def test_parse_retry_after_forms():
     assert parse_retry_after("Tue, 03 Mar 2026 10:00:00 GMT", now=now) == 0.0
     assert parse_retry_after("soon", now=now) is None
     assert parse_retry_after(None, now=now) is None
+
+
+def test_a_huge_retry_after_pauses_the_account_no_longer_than_the_wait_cap(
+    harness, account, employee
+):
+    """A Retry-After of a day must not stall the account's later calls for a day."""
+    script = Script([json_response({"detail": "slow"}, 429, {"Retry-After": "86400"})])
+    with harness.client(script) as client, pytest.raises(MergeRateLimited):
+        list(client.iter_pages(account, employee, modified_after=None))
+    limiter = harness.registry.for_account(account.linked_account_id, 100)
+    assert limiter.acquire() <= 60.0  # the harness policy's max_total_wait_s

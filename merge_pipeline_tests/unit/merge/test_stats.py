@@ -27,6 +27,7 @@ def test_counts_calls_retries_429s_errors_and_bytes_exactly(harness, account, em
         "bytes": len(first.content) + len(second.content) + sum(p.bytes for p in pages),
         "rate_limit_wait_s": 0.0,
         "backoff_wait_s": 2.0 + 1.0 + 2.0,  # max(0.5, Retry-After 2), then 1.0, then 2.0
+        "cursor_cycles": 0,
     }
     assert sum(harness.clock.sleeps) == 5.0
 

@@ -1,9 +1,7 @@
 """Shaping Merge records into rows: ids in columns, expanded objects into their own tables."""
 
-import pytest
-
 from merge_pipeline.catalog import load_catalog
-from merge_pipeline.sync.records import RecordShapeError, RecordShaper
+from merge_pipeline.sync.records import RecordShaper
 
 ACCOUNT = "acct-1"
 
@@ -53,9 +51,51 @@ def test_model_without_id_is_keyed_by_remote_id() -> None:
     assert row["id"] == "t-9"
 
 
-def test_record_without_a_key_is_a_clear_error() -> None:
-    with pytest.raises(RecordShapeError, match=r"hris\.Company record without 'id'"):
-        _shaper("hris.Company").shape_page([{"remote_id": "r1"}])
+def test_record_without_a_key_is_quarantined_not_raised() -> None:
+    page = _shaper("hris.Company").shape_page([{"remote_id": "r1"}, {"id": "c2"}])
+    [kept] = page.quarantined
+    assert (kept.record_id, kept.reason) == (None, "hris.Company record without a usable 'id'")
+    assert [row["id"] for row in page.rows] == ["c2"]
+
+
+def test_non_object_in_results_is_quarantined_with_the_rest_stored() -> None:
+    page = _shaper("hris.Company").shape_page(["oops", {"id": "c2"}])
+    assert [q.raw_json for q in page.quarantined] == ['"oops"']
+    assert [row["id"] for row in page.rows] == ["c2"]
+
+
+def test_wrongly_typed_value_quarantines_its_record_naming_the_field_not_the_value() -> None:
+    page = _shaper("hris.Employee").shape_page(
+        [{"id": "e1", "start_date": "SECRET-VALUE-not-a-date"}]
+    )
+    [kept] = page.quarantined
+    assert "start_date" in kept.reason
+    assert "SECRET-VALUE" not in kept.reason
+    assert "SECRET-VALUE" in kept.raw_json
+
+
+def test_nul_characters_are_stored_replaced_with_the_exact_record_kept() -> None:
+    [row] = _shaper("hris.Company").shape_page([{"id": "c1", "legal_name": "A\u0000B"}]).rows
+    assert row["legal_name"] == "A\ufffdB"
+    assert row["_raw"]["legal_name"] == "A\ufffdB"
+    assert row["_raw_exact"] == '{"id":"c1","legal_name":"A\\u0000B"}'
+
+
+def test_record_without_nul_has_no_exact_copy() -> None:
+    [row] = _shaper("hris.Company").shape_page([{"id": "c1", "legal_name": "AB"}]).rows
+    assert row["_raw_exact"] is None
+
+
+def test_timestamps_in_any_offset_are_parsed_to_the_same_instant() -> None:
+    shaper = _shaper("hris.Company")
+    rows = shaper.shape_page(
+        [
+            {"id": "a", "modified_at": "2026-01-01T02:00:00+02:00"},
+            {"id": "b", "modified_at": "2026-01-01T00:00:00Z"},
+            {"id": "c", "modified_at": "2026-01-01T00:00:00.000000Z"},
+        ]
+    ).rows
+    assert len({row["modified_at"] for row in rows}) == 1
 
 
 def test_raw_enum_value_that_is_not_text_is_kept_as_json_text() -> None:

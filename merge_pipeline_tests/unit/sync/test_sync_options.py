@@ -1,5 +1,5 @@
-"""The nested policy and the deletion sweep reach a sync from the settings (Dagster runs and the
-CLI build their options the same way); a bad value is named in one line."""
+"""The nested policy, the deletion sweep and the lock wait reach a sync from the settings
+(Dagster runs and the CLI build their options the same way); a bad value is named in one line."""
 
 from datetime import timedelta
 
@@ -37,6 +37,13 @@ def test_settings_choose_the_deletion_sweep_of_a_sync(
         **REQUIRED, token_encryption_key=SecretStr(generate_key()), deletion_sweep_s=sweep_s
     )
     assert SyncOptions.from_settings(settings).deletion_sweep == expected
+
+
+def test_settings_choose_how_long_a_sync_waits_for_the_pair_lock() -> None:
+    settings = load_settings(
+        **REQUIRED, token_encryption_key=SecretStr(generate_key()), lock_timeout_s=12.5
+    )
+    assert SyncOptions.from_settings(settings).lock_timeout_s == 12.5
 
 
 def test_unknown_nested_policy_is_named_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
