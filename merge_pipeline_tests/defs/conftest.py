@@ -7,13 +7,12 @@ from typing import Any
 import dagster as dg
 import pytest
 import sqlalchemy as sa
-from pydantic import SecretStr
 from sqlalchemy.engine import URL
 
 from merge_pipeline.defs.resources import MergeApiResource, TokenVaultResource, WarehouseResource
-from merge_pipeline.warehouse.accounts import LinkedAccount, save_account
 from merge_pipeline.warehouse.vault import TokenVault
 from merge_pipeline_tests.conftest import SENTINEL_API_KEY
+from merge_pipeline_tests.linking import link_sandbox_account
 from merge_sandbox.admin import AccountInfo, SandboxAdmin
 from merge_sandbox.testing import RunningSandbox, running_sandbox
 
@@ -56,15 +55,7 @@ class Accounts:
     vault: TokenVault
 
     def link(self, category: str, records: int = 200) -> AccountInfo:
-        info = self.admin.create_account(category, records=records)
-        with self.engine.begin() as connection:
-            save_account(
-                connection,
-                LinkedAccount(id=info.id, category=info.category, integration=info.integration),
-                SecretStr(info.account_token),
-                self.vault,
-            )
-        return info
+        return link_sandbox_account(self.admin, self.engine, self.vault, category, records)
 
 
 @pytest.fixture

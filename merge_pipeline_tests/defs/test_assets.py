@@ -111,11 +111,11 @@ def test_a_failing_model_fails_its_asset_without_hiding_the_others(
     admin.error_burst(50, status=400, account_id=info.id, path_contains="/hris/v1/locations")
     result = _materialize(instance, resources, info)
     materialized = {m.asset_key for m in result.asset_materializations_for_node("hris_mirror")}
-    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    failure = _step_failure(result)
     assert not result.success
     assert dg.AssetKey(["hris", "location"]) not in materialized
     assert len(materialized) == len(list(load_catalog().category("hris"))) - 1
-    assert "hris.Location" in str(failure.step_failure_data.error)
+    assert "hris.Location" in failure
 
 
 def test_an_account_without_a_stored_token_fails_with_one_clear_line(
@@ -123,8 +123,8 @@ def test_an_account_without_a_stored_token_fails_with_one_clear_line(
 ) -> None:
     info = admin.create_account("hris", records=10)  # listed by Merge, never stored
     result = _materialize(instance, resources, info)
-    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    assert "No token is stored for linked account" in str(failure.step_failure_data.error)
+    failure = _step_failure(result)
+    assert "No token is stored for linked account" in failure
 
 
 def test_a_second_run_of_the_same_account_waits_then_fails_instead_of_overlapping(
@@ -139,9 +139,15 @@ def test_a_second_run_of_the_same_account_waits_then_fails_instead_of_overlappin
     monkeypatch.setattr("merge_pipeline.defs.assets.account_run_lease", _impatient_lease)
     with account_run_lease(engine, info.id):
         result = _materialize(instance, resources, info, selection=["hris/employee"])
-    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
-    assert "another run is syncing linked account" in str(failure.step_failure_data.error)
+    failure = _step_failure(result)
+    assert "another run is syncing linked account" in failure
 
 
 def _impatient_lease(engine: sa.Engine, account_id: str, holder: str = "") -> Any:
     return account_run_lease(engine, account_id, holder=holder, wait_s=0.2, poll_s=0.05)
+
+
+def _step_failure(result: dg.ExecuteInProcessResult) -> str:
+    """The one step failure of a run, as text."""
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    return str(failure.step_failure_data.error)

@@ -22,6 +22,7 @@ from merge_pipeline.warehouse.mirror_tables import mirror_tables
 from merge_pipeline.warehouse.vault import TokenVault
 from merge_pipeline_tests.conftest import SENTINEL_API_KEY
 from merge_pipeline_tests.integration.sync.scripted_merge import ScriptedMerge, scripted_merge
+from merge_pipeline_tests.linking import link_sandbox_account
 from merge_pipeline_tests.oracle import assert_mirror_matches
 from merge_sandbox.admin import AccountInfo, SandboxAdmin
 from merge_sandbox.adversity import adversity_from_environment
@@ -81,15 +82,7 @@ class Harness:
     admin: SandboxAdmin
 
     def account(self, category: str = "hris", records: int = 300) -> AccountInfo:
-        info = self.admin.create_account(category, records=records)
-        with self.engine.begin() as connection:
-            save_account(
-                connection,
-                LinkedAccount(id=info.id, category=info.category, integration=info.integration),
-                SecretStr(info.account_token),
-                self.vault,
-            )
-        return info
+        return link_sandbox_account(self.admin, self.engine, self.vault, category, records)
 
     def client(self, **overrides: Any) -> MergeClient:
         return MergeClient(self.settings, retry_policy=FAST_RETRIES, **overrides)
