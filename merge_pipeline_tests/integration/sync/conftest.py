@@ -45,6 +45,13 @@ SWEEPING = any(
 only_incremental = pytest.mark.skipif(
     SWEEPING, reason="this session's adversity makes every sync a full listing (deletion sweep)"
 )
+#: for tests that count exactly which parents a nested sync lists: with listings cut short, a
+#: confirmation listing follows and a full re-list may itself be the short one (the child then
+#: arrives with the next complete listing, which these tests do not wait for)
+only_complete_listings = pytest.mark.skipif(
+    _SESSION_ADVERSITY.short_listings,
+    reason="this session's listings are sometimes cut short: parent counts are not exact",
+)
 
 
 @pytest.fixture(scope="package")

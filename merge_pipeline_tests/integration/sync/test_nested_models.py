@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from merge_pipeline.sync.nested_policy import NestedPolicy
 from merge_pipeline.warehouse.cursors import read_cursor
 from merge_pipeline.warehouse.mirror_tables import PARENT_ID, mirror_tables
-from merge_pipeline_tests.integration.sync.conftest import Harness
+from merge_pipeline_tests.integration.sync.conftest import Harness, only_complete_listings
 from merge_sandbox.admin import AccountInfo
 
 CLASS = "crm.CustomObjectClass"
@@ -84,6 +84,7 @@ def test_changed_parents_sync_with_nothing_changed_lists_no_parent(harness: Harn
     harness.assert_mirror_matches(account.id, QUESTION)
 
 
+@only_complete_listings
 def test_changed_parents_relists_only_the_changed_parent(harness: Harness) -> None:
     account = harness.account("ats", records=400)
     harness.sync(account, JOB)
@@ -95,6 +96,7 @@ def test_changed_parents_relists_only_the_changed_parent(harness: Harness) -> No
     harness.assert_mirror_matches(account.id, QUESTION)
 
 
+@only_complete_listings
 def test_child_added_under_an_unchanged_parent_arrives_with_the_next_full_relist(
     harness: Harness,
 ) -> None:
@@ -152,6 +154,7 @@ def test_only_children_of_parents_listed_can_be_marked_absent(harness: Harness) 
     assert (result.parents_listed, result.records_marked_absent) == (1, 1)
 
 
+@only_complete_listings
 def test_confirmation_listing_relists_only_the_parent_with_a_child_left_out(
     harness: Harness,
 ) -> None:
