@@ -1,28 +1,13 @@
 """``merge-pipeline`` as operators run it: a real process, real settings, clear errors."""
 
-import os
-import subprocess
-import sys
-import tempfile
-
 import pytest
 from sqlalchemy.engine import URL
 
+from merge_pipeline_tests.cli_process import run_cli
 from merge_pipeline_tests.conftest import SENTINEL_API_KEY
 from merge_pipeline_tests.integration.sync.conftest import Harness
 
-
-def _run(*args: str, **environment: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MERGE_PIPELINE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "merge_pipeline.cli", *args],
-        env={**clean, **environment},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        cwd=tempfile.gettempdir(),  # away from any developer's .env
-    )
+_run = run_cli
 
 
 @pytest.fixture

@@ -1,13 +1,11 @@
 """``merge-pipeline sync`` given bad input: one clear line each, never a traceback or a secret."""
 
-import os
 import subprocess
-import sys
-import tempfile
 
 import pytest
 from sqlalchemy.engine import URL
 
+from merge_pipeline_tests.cli_process import run_cli
 from merge_pipeline_tests.conftest import SENTINEL_API_KEY
 from merge_pipeline_tests.integration.sync.conftest import SCRIPTED_TOKEN, ScriptedHarness
 
@@ -16,17 +14,7 @@ GOOD = {"id": "e1", "modified_at": "2026-01-01T00:00:00Z", "remote_was_deleted":
 BAD = {"id": "e2", "modified_at": "2026-01-01T00:00:00Z", "start_date": 12}
 
 
-def _run(*args: str, **environment: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("MERGE_PIPELINE_")}
-    return subprocess.run(
-        [sys.executable, "-m", "merge_pipeline.cli", *args],
-        env={**clean, **environment},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=tempfile.gettempdir(),
-    )
+_run = run_cli
 
 
 @pytest.fixture
