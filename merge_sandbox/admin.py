@@ -205,6 +205,10 @@ class SandboxAdmin:
             self._call("POST", f"/accounts/{account_id}/status", {"status": status})
         )
 
+    def pause_account(self, account_id: str, paused: bool = True) -> Json:
+        """IDLE with every model PAUSED (not synced by the schedule); False makes it COMPLETE."""
+        return self._call("POST", f"/accounts/{account_id}/pause", {"paused": paused})
+
     def make_relink_needed(self, account_id: str, error_description: str | None = None) -> Json:
         body = {"error_description": error_description}
         return self._call("POST", f"/accounts/{account_id}/relink-needed", body)
@@ -224,6 +228,21 @@ class SandboxAdmin:
             "is_test": is_test,
         }
         return self._call("POST", "/link/complete", body)
+
+    def link_page(self, link_token: str) -> str:
+        """The end user's link page (what ``magic_link_url`` opens), as HTML."""
+        return self.client.get(f"/link/{link_token}").text
+
+    # -- Merge's own sync schedule --------------------------------------------------------
+
+    def sync_schedule(self, **settings: Any) -> Json:
+        """Read or change the background syncs: ``every_seconds`` (0: off),
+        ``duration_seconds``, ``creates``/``updates``/``deletes`` per sync."""
+        return self._call("PUT" if settings else "GET", "/syncs", settings or None)
+
+    def set_scheduled_result(self, account_id: str, result: str | None) -> Json:
+        """FAILED / PARTIALLY_SYNCED: how this account's scheduled syncs end (None: DONE)."""
+        return self._call("PUT", f"/accounts/{account_id}/scheduled-syncs", {"result": result})
 
     # -- webhooks -----------------------------------------------------------------------
 

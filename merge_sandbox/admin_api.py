@@ -1,5 +1,7 @@
 """The control API under ``/_sandbox/``: accounts, clock, syncs, faults, webhooks, ground truth.
 
+Also the end user's side of Merge Link (``/_sandbox/link/<link_token>``, ``link_page.py``).
+
 Not part of Merge: tests and demos drive the sandbox through it (``merge_sandbox.admin`` wraps
 it). Bodies are JSON; errors are ``{"detail": ...}`` with status 400/404.
 """
@@ -17,9 +19,11 @@ from merge_sandbox.accounts import ACCOUNT_STATUSES, LinkedAccount
 from merge_sandbox.adversity import Adversity
 from merge_sandbox.changes import change_moment, delete_row
 from merge_sandbox.faults import PLAN_LIMITS, FaultRule
+from merge_sandbox.link_page import link_page_routes
 from merge_sandbox.payloads import issue, sync_status
 from merge_sandbox.query import Rendering
 from merge_sandbox.render import Renderer
+from merge_sandbox.schedule import SyncSchedule
 from merge_sandbox.state import Sandbox
 from merge_sandbox.sync import (
     apply_changes,
@@ -28,6 +32,7 @@ from merge_sandbox.sync import (
     mark_relink_needed,
     run_sync,
     set_model_status,
+    set_paused,
 )
 from merge_sandbox.table import Row, Scope
 from merge_sandbox.timefmt import US_PER_SECOND, parse_iso, to_iso
@@ -105,9 +110,12 @@ class BackgroundMutations:
 class AdminApi:
     """Route handlers over one sandbox."""
 
-    def __init__(self, sandbox: Sandbox, background: BackgroundMutations) -> None:
+    def __init__(
+        self, sandbox: Sandbox, background: BackgroundMutations, schedule: SyncSchedule
+    ) -> None:
         self.sandbox = sandbox
         self.background = background
+        self.schedule = schedule
 
     def account(self, request: Request) -> LinkedAccount:
         account = self.sandbox.accounts.get(request.path_params["account_id"])
@@ -307,6 +315,31 @@ class AdminApi:
         account.status = status
         return account_summary(account)
 
+    async def pause(self, request: Request) -> Json:
+        """``{"paused": true}``: IDLE with every model PAUSED, not synced; false lifts it."""
+        account = self.account(request)
+        set_paused(account, bool((await _body(request)).get("paused", True)))
+        summary = account_summary(account)
+        summary["sync_status"] = [sync_status(r) for r in account.sync.values()]
+        return summary
+
+    # -- Merge's own sync schedule --------------------------------------------------------
+
+    async def sync_schedule(self, request: Request) -> Json:
+        """``{every_seconds, duration_seconds, creates, updates, deletes}`` (0 s: off)."""
+        if request.method == "PUT":
+            self.schedule.update(await _body(request))
+        return self.schedule.describe()
+
+    async def scheduled_result(self, request: Request) -> Json:
+        """``{"result": "FAILED"}``: how this account's scheduled syncs end (null: DONE)."""
+        account = self.account(request)
+        try:
+            self.schedule.set_result(account.id, (await _body(request)).get("result"))
+        except ValueError as error:
+            raise AdminError(400, str(error)) from None
+        return {"account_id": account.id, "result": self.schedule.results.get(account.id, "DONE")}
+
     async def relink_needed(self, request: Request) -> Json:
         account = self.account(request)
         body = await _body(request)
@@ -407,6 +440,7 @@ class AdminApi:
                     "invalid_page_size",
                     "issue_error_description",
                     "api_key",
+                    "magic_link_base",
                 ) or name in (
                     "sync_interval_seconds",
                     "default_page_size",
@@ -475,9 +509,13 @@ def admin_router(api: AdminApi) -> Router:
             route(f"{account}/mutate", api.mutate, "POST"),
             route(f"{account}/relink-needed", api.relink_needed, "POST"),
             route(f"{account}/status", api.account_status, "POST"),
+            route(f"{account}/pause", api.pause, "POST"),
+            route(f"{account}/scheduled-syncs", api.scheduled_result, "PUT"),
+            route("/_sandbox/syncs", api.sync_schedule, "GET", "PUT"),
             route(f"{account}/models/{{model_id}}/status", api.model_status, "POST"),
             route(f"{account}/models/{{model_id}}/records", api.records),
             route("/_sandbox/link/complete", api.complete_link, "POST"),
+            *link_page_routes(api.sandbox),
             route("/_sandbox/clock", api.get_clock),
             route("/_sandbox/clock", api.set_clock, "POST"),
             route("/_sandbox/webhooks", api.get_webhooks),

@@ -18,6 +18,7 @@ from merge_sandbox.accounts import LinkedAccount
 from merge_sandbox.cursor import Cursor, decode, decode_offset, offset_cursor
 from merge_sandbox.errors import ApiError
 from merge_sandbox.filters import parse_bool, parse_moment
+from merge_sandbox.link_page import link_page_url
 from merge_sandbox.payloads import (
     account_details,
     account_token,
@@ -367,10 +368,11 @@ class MergeApi:
         )
         magic = body.get("should_create_magic_link_url") is True
         token = request_row.link_token
+        root = self.sandbox.config.magic_link_base or str(call.request.base_url)
         return 200, link_token_body(
             token,
             existing.integration.name if existing else None,
-            f"https://app.merge.dev/linking-flow/{token}" if magic else None,
+            link_page_url(root, token) if magic else None,
         )
 
     async def account_token(self, call: Call) -> tuple[int, Body]:

@@ -2,7 +2,7 @@
 
 Cross-cutting behaviour lives here: the ``Date`` header from the virtual clock on every
 response, request counting, injected faults, and the background tasks (webhook deliveries run
-on the same loop; optional steady record changes).
+on the same loop; optional steady record changes; optional scheduled syncs, ``schedule.py``).
 """
 
 import asyncio
@@ -18,6 +18,7 @@ from merge_sandbox import errors
 from merge_sandbox.admin_api import AdminApi, BackgroundMutations, admin_router
 from merge_sandbox.api import PER_ACCOUNT, MergeApi, dumps
 from merge_sandbox.errors import ApiError
+from merge_sandbox.schedule import SyncSchedule, tick
 from merge_sandbox.state import Sandbox
 from merge_sandbox.sync import apply_changes
 from merge_sandbox.timefmt import to_http_date
@@ -29,6 +30,7 @@ Send = Callable[[Message], Awaitable[None]]
 
 API_PREFIX = "/api"
 _BACKGROUND_TICK_SECONDS = 0.1
+_SCHEDULE_TICK_SECONDS = 0.25
 log = logging.getLogger("merge_sandbox")
 
 
@@ -74,7 +76,11 @@ class SandboxApp:
         self.api = MergeApi(sandbox)
         self.background = BackgroundMutations()
         self.background.per_second = sandbox.config.trickle_per_minute / 60
-        self.admin = admin_router(AdminApi(sandbox, self.background))
+        self.schedule = SyncSchedule(
+            every_seconds=sandbox.config.sync_every_seconds,
+            duration_seconds=sandbox.config.sync_duration_seconds,
+        )
+        self.admin = admin_router(AdminApi(sandbox, self.background, self.schedule))
         self._tasks: list[asyncio.Task[None]] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -147,9 +153,9 @@ class SandboxApp:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                self._tasks.append(
-                    asyncio.get_running_loop().create_task(self._mutate_in_background())
-                )
+                loop = asyncio.get_running_loop()
+                self._tasks.append(loop.create_task(self._mutate_in_background()))
+                self._tasks.append(loop.create_task(self._sync_on_schedule()))
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 for task in self._tasks:
@@ -169,6 +175,14 @@ class SandboxApp:
             last = now
             if due:
                 self._apply_background(due)
+
+    async def _sync_on_schedule(self) -> None:
+        while True:
+            await asyncio.sleep(_SCHEDULE_TICK_SECONDS)
+            try:
+                tick(self.sandbox, self.schedule, time.monotonic())
+            except Exception:  # one bad tick must not end Merge's syncs for good
+                log.exception("scheduled sync tick failed")
 
     def _apply_background(self, count: int) -> None:
         sandbox = self.sandbox

@@ -91,6 +91,22 @@ def main() -> None:
     show_default=True,
     help="Records created, updated or deleted per minute in the background, across the accounts.",
 )
+@click.option(
+    "--sync-every-seconds",
+    envvar="MERGE_SANDBOX_SYNC_EVERY_SECONDS",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Merge syncs every account this often (real seconds; 0: never), changing a few records "
+    "and firing the synced webhooks (see schedule.py).",
+)
+@click.option(
+    "--sync-duration-seconds",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    help="How long each of those syncs keeps the account's models SYNCING.",
+)
 @click.option("--log-level", default="warning", show_default=True)
 def serve(
     accounts: int,
@@ -107,6 +123,8 @@ def serve(
     adversity: str,
     epoch: str,
     trickle_per_minute: float,
+    sync_every_seconds: float,
+    sync_duration_seconds: float,
     log_level: str,
 ) -> None:
     """Serve the Merge API at http://HOST:PORT/api and the control API at /_sandbox/."""
@@ -117,6 +135,8 @@ def serve(
         page_size_over_max=page_size_over_max,
         data_epoch_us=_epoch_us(epoch),
         trickle_per_minute=trickle_per_minute,
+        sync_every_seconds=sync_every_seconds,
+        sync_duration_seconds=sync_duration_seconds,
     )
     hooks = WebhookSettings(url=webhook_url, signing_key=webhook_signing_key)
     try:

@@ -32,3 +32,7 @@ class SandboxConfig:
     #: base records' timestamps end before this (µs); None: before each account's creation
     data_epoch_us: int | None = field(default_factory=lambda: parse_iso(DEFAULT_DATA_EPOCH))
     trickle_per_minute: float = 0.0  # records created/updated/deleted per minute in background
+    sync_every_seconds: float = 0.0  # Merge's own syncs of every account (0: none; schedule.py)
+    sync_duration_seconds: float = 5.0  # how long (real s) such a sync keeps models SYNCING
+    #: where ``magic_link_url`` points; None: the sandbox's own link page (/_sandbox/link/<token>)
+    magic_link_base: str | None = None

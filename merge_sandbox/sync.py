@@ -312,3 +312,15 @@ def complete_link(
     if not relink and finish_initial_sync:
         finish_sync(sandbox, account, "DONE")
     return account, public_token, relink
+
+
+def set_paused(account: LinkedAccount, paused: bool) -> None:
+    """No activity for two weeks: Merge marks the account IDLE and its models PAUSED
+    (CONTRACT §4-5) and stops syncing it; activity again makes it COMPLETE and lifts the holds.
+    A model held DISABLED stays DISABLED either way."""
+    account.status = "IDLE" if paused else "COMPLETE"
+    for row in account.sync.values():
+        if paused and row.hold is None:
+            row.hold = "PAUSED"
+        elif not paused and row.hold == "PAUSED":
+            row.hold = None
