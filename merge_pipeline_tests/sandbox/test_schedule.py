@@ -12,7 +12,7 @@ from merge_sandbox.sync import complete_link, mark_relink_needed, set_model_stat
 
 EVERY = 60.0
 DURATION = 5.0
-SEED = 29
+SEED = 37
 
 
 def _sandbox() -> tuple[Sandbox, LinkedAccount, SyncSchedule]:
