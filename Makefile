@@ -20,9 +20,10 @@ install: $(BIN)/.installed  ## create the virtualenv and install the locked depe
 
 #: `make demo PORT=3001` when 3000 is taken (the demo says so in one line rather than wait)
 PORT ?= 3000
+RECEIVER_PORT ?= 8010
 
 demo: install  ## run everything: PostgreSQL, Merge sandbox, Dagster UI (PORT=3000)
-	$(BIN)/merge-pipeline demo --port $(PORT)
+	$(BIN)/merge-pipeline demo --port $(PORT) --receiver-port $(RECEIVER_PORT)
 
 test: install lint typecheck defs pytest  ## ruff, mypy, Dagster's own check and the test suite
 

@@ -58,11 +58,14 @@ def generate_key_command() -> None:
 @main.command()
 @click.option("--data-dir", type=click.Path(path_type=Path), default=Path(".data"))
 @click.option("--port", type=int, default=3000, show_default=True, help="Dagster UI port.")
-def demo(data_dir: Path, port: int) -> None:
+@click.option(
+    "--receiver-port", type=int, default=8010, show_default=True, help="Webhook receiver port."
+)
+def demo(data_dir: Path, port: int, receiver_port: int) -> None:
     """Run the whole stack locally; Ctrl-C stops everything it started."""
     from merge_pipeline.demo import run_demo
 
-    sys.exit(run_demo(data_dir, port))
+    sys.exit(run_demo(data_dir, port, receiver_port))
 
 
 @main.command("migrate")

@@ -1,4 +1,5 @@
-"""``make demo``: embedded PostgreSQL, the Merge sandbox and the Dagster UI, in one command.
+"""``make demo``: embedded PostgreSQL, the Merge sandbox, the webhook receiver and the Dagster
+UI, in one command.
 
 Everything it starts, it stops on Ctrl-C (or SIGTERM). Demo secrets are generated once into
 ``.data/demo.env`` (git-ignored), so tokens stay encrypted with the same key across restarts;
@@ -9,8 +10,14 @@ user): the children get their secrets through the environment, never as argument
 
 The sandbox is started as a separate program (``python -m merge_sandbox.cli``): the pipeline
 talks to it over HTTP exactly as it would to Merge and never imports it. A port that is taken
-fails at once in one line (Dagster's) or is swapped for a free one (the sandbox's), and each
-service counts as ready only when the answer is its own, not another program's.
+fails at once in one line (Dagster's, the receiver's) or is swapped for a free one (the
+sandbox's), and each service counts as ready only when the answer is its own, not another
+program's.
+
+The sandbox plays Merge's syncing guide: it syncs every account on its own schedule and sends
+its signed webhooks to the receiver, which is registered with it as one registers a receiver in
+Merge's dashboard. Besides the healthy accounts it holds one special account per way Merge
+reports trouble (``demo_accounts.py``); the banner says which is which.
 """
 
 import json
@@ -24,12 +31,14 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import httpx
 import sqlalchemy as sa
 from pydantic import SecretStr
 from sqlalchemy.engine import URL
 
+from merge_pipeline.demo_accounts import create_special_accounts, special_banner_lines
 from merge_pipeline.processes import ManagedProcess, PortTaken, port_is_free, require_free_port
 from merge_pipeline.warehouse.accounts import LinkedAccount, save_account
 from merge_pipeline.warehouse.migrate import migrate
@@ -51,6 +60,10 @@ SANDBOX_CATEGORIES = "hris,ats,crm,accounting,ticketing"
 SANDBOX_ACCOUNTS = 5  # one per category above
 SANDBOX_RECORDS = 25_000  # in all: the first syncs finish within about a minute
 SANDBOX_TRICKLE_PER_MINUTE = 30  # records changed in the background, for incremental syncs
+#: Merge's own syncs of each account (they end in the synced webhooks the sensors react to)
+SANDBOX_SYNC_EVERY_SECONDS = 60
+RECEIVER_PORT = 8010  # the default of `merge-pipeline receiver`
+WEBHOOK_PATH = "/webhooks/merge"
 #: the sandbox plays Merge's Enterprise plan; the pipeline's default is the Launch plan's 100
 DEMO_RATE_LIMIT_PER_MINUTE = 600
 #: the demo compresses a night into minutes: accounts are discovered (and first synced) within
@@ -115,6 +128,11 @@ def is_sandbox_answer(response: httpx.Response) -> bool:
     return response.status_code == 200 and body.get("ok") is True and "accounts" in body
 
 
+def is_receiver_answer(response: httpx.Response) -> bool:
+    """The receiver's health answer: ``{"status": "ok"}`` once its database answers."""
+    return response.status_code == 200 and _json(response).get("status") == "ok"
+
+
 def _json(response: httpx.Response) -> dict[str, object]:
     try:
         body = response.json()
@@ -131,6 +149,7 @@ def sandbox_process(port: int, accounts_file: Path, env: dict[str, str]) -> Mana
          "--accounts", str(SANDBOX_ACCOUNTS), "--records", str(SANDBOX_RECORDS),
          "--categories", SANDBOX_CATEGORIES,
          "--trickle-per-minute", str(SANDBOX_TRICKLE_PER_MINUTE),
+         "--sync-every-seconds", str(SANDBOX_SYNC_EVERY_SECONDS),
          "--port", str(port), "--accounts-file", str(accounts_file)],
         env={
             "MERGE_SANDBOX_API_KEY": env["MERGE_PIPELINE_API_KEY"],
@@ -139,6 +158,34 @@ def sandbox_process(port: int, accounts_file: Path, env: dict[str, str]) -> Mana
         ready_url=f"http://127.0.0.1:{port}/_sandbox/health",
         ready_check=is_sandbox_answer,
     )  # fmt: skip
+
+
+def receiver_process(
+    port: int, env: dict[str, str], log_file: Path | None = None
+) -> ManagedProcess:
+    """``merge-pipeline receiver`` as the demo starts it: database URL and keys in its
+    environment, its log in ``log_file`` (a line per webhook would drown the demo's terminal)."""
+    return ManagedProcess(
+        "webhook-receiver",
+        [sys.executable, "-m", "merge_pipeline.cli", "receiver",
+         "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        ready_url=f"http://127.0.0.1:{port}/health",
+        ready_check=is_receiver_answer,
+        log_file=log_file,
+    )  # fmt: skip
+
+
+def register_receiver(sandbox_root: str, receiver_url: str, signing_key: str) -> None:
+    """Point the sandbox's webhooks at the receiver, as one does in Merge's dashboard
+    (Webhooks: the URL, and the signature key the receiver checks)."""
+    response = httpx.put(
+        f"{sandbox_root}/_sandbox/webhooks",
+        json={"url": receiver_url, "signing_key": signing_key},
+        timeout=10,
+    )
+    if response.status_code != 200:
+        raise RuntimeError(f"the sandbox refused the webhook settings ({response.status_code})")
 
 
 def dagster_process(port: int, env: dict[str, str], home: Path | None = None) -> ManagedProcess:
@@ -180,7 +227,13 @@ def dagster_environment(home: Path) -> dict[str, str]:
 
 
 def banner(
-    dagster_url: str, sandbox_url: str, accounts: int, warehouse: URL, env_file: Path
+    dagster_url: str,
+    sandbox_url: str,
+    accounts: int,
+    warehouse: URL,
+    env_file: Path,
+    receiver_url: str = "",
+    receiver_log: Path | None = None,
 ) -> list[str]:
     """What a newcomer needs once everything is up: where to look, how to query, how to sync."""
     merge_cli = Path(sys.executable).parent / "merge-pipeline"
@@ -189,9 +242,18 @@ def banner(
         if not warehouse.password
         else f"MERGE_PIPELINE_ENV_FILE={env_file} {merge_cli} db shell"
     )
+    receiver = (
+        [
+            f"webhook receiver:  {receiver_url}   (registered with the sandbox; log: "
+            f"{receiver_log}); Merge syncs every account every {SANDBOX_SYNC_EVERY_SECONDS}s"
+        ]
+        if receiver_url
+        else []
+    )
     return [
         f"Dagster UI:        {dagster_url}   (Ctrl-C stops everything)",
         f"Merge sandbox:     {sandbox_url}   ({accounts} linked accounts registered)",
+        *receiver,
         f"query the mirror:  {query}",
         f"sync from a shell: MERGE_PIPELINE_ENV_FILE={env_file} {merge_cli} sync --all-accounts",
         f"rate limit:        {DEMO_RATE_LIMIT_PER_MINUTE} calls/min per account (the sandbox "
@@ -200,9 +262,8 @@ def banner(
     ]
 
 
-def _register_sandbox_accounts(engine: sa.Engine, accounts_file: Path, key: str) -> int:
+def _register_sandbox_accounts(engine: sa.Engine, listed: list[dict[str, Any]], key: str) -> int:
     """Store the sandbox's linked accounts (tokens encrypted), as the link flow would."""
-    listed = json.loads(accounts_file.read_text())["accounts"]
     vault = TokenVault(SecretStr(key))
     with engine.begin() as connection:
         for account in listed:
@@ -222,13 +283,21 @@ def _register_sandbox_accounts(engine: sa.Engine, accounts_file: Path, key: str)
     return len(listed)
 
 
-def run_demo(data_dir: Path = Path(".data"), port: int = DAGSTER_PORT) -> int:
+def run_demo(
+    data_dir: Path = Path(".data"), port: int = DAGSTER_PORT, receiver_port: int = RECEIVER_PORT
+) -> int:
     """Start the stack, block until interrupted, then stop every process it started."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         require_free_port(
             port, "Dagster UI", f"choose another: make demo PORT={port + 1} (or --port {port + 1})"
+        )
+        require_free_port(
+            receiver_port,
+            "webhook receiver",
+            f"choose another: make demo RECEIVER_PORT={receiver_port + 1} "
+            f"(or --receiver-port {receiver_port + 1})",
         )
         external = os.environ.get("MERGE_PIPELINE_DATABASE_URL")
         server = normalise_url(external) if external else None
@@ -268,12 +337,13 @@ def run_demo(data_dir: Path = Path(".data"), port: int = DAGSTER_PORT) -> int:
         services.append(sandbox)
         sandbox.start()
         sandbox.wait_ready()
+        encryption_key = env["MERGE_PIPELINE_TOKEN_ENCRYPTION_KEY"]
         registered = _register_sandbox_accounts(
-            engine, accounts_file, env["MERGE_PIPELINE_TOKEN_ENCRYPTION_KEY"]
+            engine, json.loads(accounts_file.read_text())["accounts"], encryption_key
         )
         accounts_file.unlink()  # the tokens now live encrypted in the warehouse only
-        engine.dispose()
-        sandbox_url = f"http://127.0.0.1:{sandbox_port}/api"
+        sandbox_root = f"http://127.0.0.1:{sandbox_port}"
+        sandbox_url = f"{sandbox_root}/api"
         log.info("Merge sandbox: %s (%d linked accounts registered)", sandbox_url, registered)
 
         env |= {
@@ -284,14 +354,35 @@ def run_demo(data_dir: Path = Path(".data"), port: int = DAGSTER_PORT) -> int:
             **DEMO_AUTOMATION,
         }
         _write_env(env_file, env)
+
+        receiver_log = (data_dir / "receiver.log").resolve()
+        receiver = receiver_process(receiver_port, env, receiver_log)
+        services.append(receiver)
+        receiver.start()
+        receiver.wait_ready()
+        receiver_url = f"http://127.0.0.1:{receiver_port}{WEBHOOK_PATH}"
+        register_receiver(sandbox_root, receiver_url, env["MERGE_PIPELINE_WEBHOOK_SIGNING_KEY"])
+        log.info("webhook receiver: %s (registered with the sandbox)", receiver_url)
+        special = create_special_accounts(sandbox_root)
+        registered += _register_sandbox_accounts(
+            engine, [summary for _, summary in special], encryption_key
+        )
+        engine.dispose()
         home = dagster_home(data_dir)
         dagster = dagster_process(port, env | dagster_environment(home), home)
         services.append(dagster)
         dagster.start()
         dagster.wait_ready()
         lines = banner(
-            f"http://127.0.0.1:{port}", sandbox_url, registered, warehouse_url, env_file.resolve()
+            f"http://127.0.0.1:{port}",
+            sandbox_url,
+            registered,
+            warehouse_url,
+            env_file.resolve(),
+            receiver_url,
+            receiver_log,
         )
+        lines += ["special accounts (the asset checks flag them):", *special_banner_lines(special)]
         for line in lines:
             log.info("%s", line)
         while not stop.wait(1.0):

@@ -60,16 +60,28 @@ class ManagedProcess:
     ready_url: str | None = None
     ready_check: ReadyCheck = answers_ok
     cwd: Path | None = None
+    #: where its output goes (appended); None: the demo's own terminal
+    log_file: Path | None = None
     _process: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
 
     def start(self) -> None:
-        self._process = subprocess.Popen(  # noqa: S603 - argv is ours, never a shell string
-            list(self.argv),
-            env={**os.environ, **self.env},
-            cwd=self.cwd,
-            start_new_session=True,
-            restore_signals=True,
-        )
+        output = None
+        if self.log_file is not None:
+            self.log_file.parent.mkdir(parents=True, exist_ok=True)
+            output = self.log_file.open("ab")
+        try:
+            self._process = subprocess.Popen(  # noqa: S603 - argv is ours, never a shell string
+                list(self.argv),
+                env={**os.environ, **self.env},
+                cwd=self.cwd,
+                start_new_session=True,
+                restore_signals=True,
+                stdout=output,
+                stderr=subprocess.STDOUT if output else None,
+            )
+        finally:
+            if output is not None:
+                output.close()  # the child holds its own copy
         log.info("started %s (pid %d)", self.name, self._process.pid)
 
     @property

@@ -62,6 +62,26 @@ def test_demo_stops_at_once_with_one_line_naming_the_taken_port(
     )
 
 
+def test_a_taken_receiver_port_also_stops_the_demo_at_once_in_one_line(
+    taken_port: int, tmp_path: Path
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        free = int(probe.getsockname()[1])
+    result = run_cli(
+        "demo", "--port", str(free), "--receiver-port", str(taken_port),
+        "--data-dir", str(tmp_path / "d"), env=clean_environment(), cwd=tmp_path, timeout_s=60,
+    )  # fmt: skip
+    assert (result.returncode, result.stderr.strip().splitlines()) == (
+        2,
+        [
+            f"Error: port {taken_port} (webhook receiver) is already in use by another program; "
+            f"choose another: make demo RECEIVER_PORT={taken_port + 1} "
+            f"(or --receiver-port {taken_port + 1})"
+        ],
+    )
+
+
 def test_require_free_port_names_the_port_and_the_service(taken_port: int) -> None:
     with pytest.raises(PortTaken, match=f"port {taken_port} \\(merge-sandbox\\)"):
         require_free_port(taken_port, "merge-sandbox", "pick another")
