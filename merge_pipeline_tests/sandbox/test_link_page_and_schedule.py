@@ -12,11 +12,13 @@ from merge_sandbox.testing import RunningSandbox, WebhookReceiver, running_sandb
 
 @pytest.fixture
 def hooked() -> Iterator[tuple[RunningSandbox, WebhookReceiver]]:
-    with webhook_receiver() as receiver:
-        with running_sandbox(
+    with (
+        webhook_receiver() as receiver,
+        running_sandbox(
             accounts=2, records=400, seed=31, categories=["hris", "ats"], webhook_url=receiver.url
-        ) as sb:
-            yield sb, receiver
+        ) as sb,
+    ):
+        yield sb, receiver
 
 
 def _synced_accounts(receiver: WebhookReceiver) -> set[str]:
