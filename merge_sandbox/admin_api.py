@@ -441,6 +441,7 @@ class AdminApi:
                     "issue_error_description",
                     "api_key",
                     "magic_link_base",
+                    "resume_paused_on_request",
                 ) or name in (
                     "sync_interval_seconds",
                     "default_page_size",
@@ -459,6 +460,8 @@ class AdminApi:
             "issue_error_description": config.issue_error_description,
             "sync_interval_seconds": config.sync_interval_seconds,
             "resync_finish_seconds": config.resync_finish_seconds,
+            "resume_paused_on_request": config.resume_paused_on_request,
+            "magic_link_base": config.magic_link_base,
             "errors": {f.name: getattr(config.errors, f.name) for f in fields(config.errors)},
         }
 

@@ -20,7 +20,7 @@ from merge_sandbox.api import PER_ACCOUNT, MergeApi, dumps
 from merge_sandbox.errors import ApiError
 from merge_sandbox.schedule import SyncSchedule, tick
 from merge_sandbox.state import Sandbox
-from merge_sandbox.sync import apply_changes
+from merge_sandbox.sync import apply_changes, set_paused
 from merge_sandbox.timefmt import to_http_date
 
 Scope = MutableMapping[str, Any]
@@ -123,6 +123,8 @@ class SandboxApp:
             if match.route.handler in PER_ACCOUNT and account is None:
                 raise errors.invalid_account_token()
             if account is not None:
+                if account.status == "IDLE" and sandbox.config.resume_paused_on_request:
+                    set_paused(account, False)  # activity again (CONTRACT §4: PAUSED)
                 wait = sandbox.faults.throttle_seconds(account.id, path=path)
                 if wait is not None:
                     raise errors.throttled(wait)

@@ -34,5 +34,9 @@ class SandboxConfig:
     trickle_per_minute: float = 0.0  # records created/updated/deleted per minute in background
     sync_every_seconds: float = 0.0  # Merge's own syncs of every account (0: none; schedule.py)
     sync_duration_seconds: float = 5.0  # how long (real s) such a sync keeps models SYNCING
+    #: whether an authenticated API call for an IDLE (paused) account makes it COMPLETE again.
+    #: Merge pauses after two weeks without inbound requests (CONTRACT §4); how soon activity
+    #: resumes it is unconfirmed. Off: a paused account stays so until the admin lifts it.
+    resume_paused_on_request: bool = False
     #: where ``magic_link_url`` points; None: the sandbox's own link page (/_sandbox/link/<token>)
     magic_link_base: str | None = None

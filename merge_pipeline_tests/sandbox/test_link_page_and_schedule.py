@@ -80,12 +80,17 @@ def test_an_operator_relinks_an_account_through_the_magic_link_page(
     assert httpx.post(url).status_code == 404  # a used link is gone
 
 
-def test_pausing_an_account_makes_it_idle_with_every_model_paused(
-    hooked: tuple[RunningSandbox, WebhookReceiver],
+@pytest.mark.parametrize(("resume", "after"), [(False, "IDLE"), (True, "COMPLETE")])
+def test_a_paused_account_is_idle_and_resumes_on_a_request_only_when_configured(
+    hooked: tuple[RunningSandbox, WebhookReceiver], resume: bool, after: str
 ) -> None:
     sb, _ = hooked
     account = account_of(sb, "ats")
+    sb.admin.update_config(resume_paused_on_request=resume)
     paused = sb.admin.pause_account(account.id)
     assert paused["status"] == "IDLE"
     assert {s["status"] for s in paused["sync_status"]} == {"PAUSED"}
+    with client(sb, account) as api:
+        assert api.get("/ats/v1/sync-status").status_code == 200
+    assert sb.admin.account(account.id)["status"] == after
     assert sb.admin.pause_account(account.id, paused=False)["status"] == "COMPLETE"
