@@ -14,6 +14,7 @@ from merge_pipeline.merge.errors import (
     MergeResponseError,
     MergeServerError,
     MergeTransportError,
+    MergeUnreachable,
     MergeUnexpectedStatus,
 )
 from merge_pipeline.merge.page import Page
@@ -44,6 +45,7 @@ __all__ = [
     "MergeResponseError",
     "MergeServerError",
     "MergeTransportError",
+    "MergeUnreachable",
     "MergeUnexpectedStatus",
     "Page",
     "RateLimiter",
