@@ -14,23 +14,17 @@ from merge_pipeline.webhooks.commands import exchange_command, receiver_command
 
 @contextmanager
 def _database_errors_explained() -> Iterator[None]:
-    """A lost or refused database connection is one clear line, not a traceback wall."""
+    """A database failure is one clear line saying what it was, not a traceback wall."""
     import sqlalchemy.exc
 
-    from merge_pipeline.warehouse.conflicts import is_transaction_conflict
+    from merge_pipeline.warehouse.db_errors import describe_database_error
 
     try:
         yield
     except sqlalchemy.exc.OperationalError as error:
-        reason = str(error.orig).strip().splitlines()[0] if error.orig else "unknown reason"
-        if is_transaction_conflict(error):  # a deadlock is no outage: say what it is
-            raise click.ClickException(
-                f"a database transaction kept conflicting with another sync ({reason}); "
-                "syncs that finished are stored, and the next run resumes from the stored cursors"
-            ) from None
         raise click.ClickException(
-            f"the warehouse database is unreachable ({reason}); syncs that finished are "
-            "stored, and the next run resumes from the stored cursors"
+            f"{describe_database_error(error)}; syncs that finished are stored, and the next "
+            "run resumes from the stored cursors"
         ) from None
 
 
@@ -256,7 +250,9 @@ def sync(
         )
     elapsed = time.perf_counter() - started
     unreachable = [
-        o for o in outcomes if o.error_type is not None and issubclass(o.error_type, MergeUnreachable)
+        o
+        for o in outcomes
+        if o.error_type is not None and issubclass(o.error_type, MergeUnreachable)
     ]
     if unreachable and not any(o.ok for o in outcomes):
         # the same line for every pair: say it once

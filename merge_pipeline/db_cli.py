@@ -59,8 +59,8 @@ def _warehouse_url(location: WarehouseLocation) -> URL:
         return normalise_url(location.database_url.get_secret_value())
     if not embedded_running(location.data_dir):
         raise click.ClickException(
-            f"the embedded PostgreSQL of {location.data_dir.resolve()} is not running: start it with "
-            "`merge-pipeline db start` (or `make demo`), or set MERGE_PIPELINE_DATABASE_URL"
+            f"the embedded PostgreSQL of {location.data_dir.resolve()} is not running: start it "
+            "with `merge-pipeline db start` (or `make demo`), or set MERGE_PIPELINE_DATABASE_URL"
         )
     server = EmbeddedPostgres(location.data_dir)
     try:

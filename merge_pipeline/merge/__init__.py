@@ -14,8 +14,8 @@ from merge_pipeline.merge.errors import (
     MergeResponseError,
     MergeServerError,
     MergeTransportError,
-    MergeUnreachable,
     MergeUnexpectedStatus,
+    MergeUnreachable,
 )
 from merge_pipeline.merge.page import Page
 from merge_pipeline.merge.ratelimit import (
@@ -45,8 +45,8 @@ __all__ = [
     "MergeResponseError",
     "MergeServerError",
     "MergeTransportError",
-    "MergeUnreachable",
     "MergeUnexpectedStatus",
+    "MergeUnreachable",
     "Page",
     "RateLimiter",
     "RateLimiterRegistry",

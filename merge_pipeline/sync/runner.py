@@ -8,8 +8,8 @@ their rate limit from the warehouse, shared with every other process syncing the
 Every pair gets an outcome: one model's failure (of any kind: Merge, database, a bug) never stops
 the account's other models, except a credential Merge refuses or a Merge host nobody can reach
 (the base URL's circuit breaker is open), which would fail them all the same way; one account's
-failure never stops the other accounts (an unreachable host fails theirs at once, unsent). Errors are reported as one safe line
-(:func:`merge_pipeline.sync.failure.describe_failure`).
+failure never stops the other accounts (an unreachable host fails theirs at once, unsent).
+Errors are reported as one safe line (:func:`merge_pipeline.sync.failure.describe_failure`).
 """
 
 import logging

@@ -47,9 +47,7 @@ class Tally:
     limited_syncs: int
 
 
-def tally(
-    pairs: Sequence[tuple[str, str]], results: Sequence[SyncResult], failed: int
-) -> Tally:
+def tally(pairs: Sequence[tuple[str, str]], results: Sequence[SyncResult], failed: int) -> Tally:
     """Figures over every ``(account, model)`` pair tried and the results of those that ended."""
     return Tally(
         accounts=len({account for account, _ in pairs}),
@@ -64,7 +62,7 @@ def tally(
 
 
 def summary_line(figures: Tally, elapsed_s: float, run_id: str) -> str:
-    """``4 accounts, 19 models (76 syncs): 1,234 records, 80 calls, 0 failed in 12.3s (run ...)``."""
+    """``4 accounts, 19 models (76 syncs): 1,234 records, 80 calls, 0 failed in 12.3s ...``."""
     return (
         f"{plural(figures.accounts, 'account')}, {plural(figures.models, 'model')} "
         f"({plural(figures.syncs, 'sync')}): {plural(figures.records, 'record')}, "

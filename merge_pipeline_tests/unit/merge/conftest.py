@@ -11,7 +11,6 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from merge_pipeline.merge.circuit import CircuitBreaker
 from merge_pipeline.catalog import CommonModel, load_catalog
 from merge_pipeline.merge import (
     DEFAULT_AUTH_RULES,
@@ -22,6 +21,7 @@ from merge_pipeline.merge import (
     RateLimiterRegistry,
     RetryPolicy,
 )
+from merge_pipeline.merge.circuit import CircuitBreaker
 from merge_pipeline.settings import Settings
 
 API_KEY = "sk-SENTINEL-KEY-123"
