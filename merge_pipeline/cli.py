@@ -254,14 +254,10 @@ def sync(
         for o in outcomes
         if o.error_type is not None and issubclass(o.error_type, MergeUnreachable)
     ]
-    if unreachable and not any(o.ok for o in outcomes):
-        # the same line for every pair: say it once
-        raise click.ClickException(
-            f"{unreachable[0].error} ({len(outcomes) - len(unreachable)} of "
-            f"{plural(len(outcomes), 'sync')} done, after {elapsed:.1f}s)"
-        )
     failed = 0
     for outcome in outcomes:
+        if outcome in unreachable:
+            continue  # the same line for every such pair: said once, below
         if outcome.result is not None:
             r = outcome.result
             click.echo(
@@ -279,6 +275,11 @@ def sync(
         else:
             failed += 1
             click.echo(f"FAIL  {outcome.linked_account_id} {outcome.model_id}: {outcome.error}")
+    if unreachable:
+        raise click.ClickException(
+            f"{unreachable[0].error} ({len(unreachable)} of {plural(len(outcomes), 'sync')} "
+            f"not done, after {elapsed:.1f}s)"
+        )
     figures = tally(
         [(o.linked_account_id, o.model_id) for o in outcomes],
         [o.result for o in outcomes if o.result is not None],

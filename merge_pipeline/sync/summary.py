@@ -24,12 +24,23 @@ def waited_mostly_on_limiter(result: SyncResult) -> bool:
     return result.duration_s > 0 and result.rate_limit_wait_s > MOSTLY * result.duration_s
 
 
-def rate_limit_advice(limit_per_minute: int) -> str:
+def rate_limit_advice(limit_per_minute: int | None = None) -> str:
     """Why the waits, and the setting that shortens them (the default is Merge's lowest plan)."""
+    limit = f"{limit_per_minute} calls/min" if limit_per_minute else "the configured limit"
     return (
-        f"the rate limit is {limit_per_minute} calls/min per linked account (Merge's Launch plan "
-        f"allows 100, Professional 400, Enterprise 600); if your plan allows more, raise "
-        f"{RATE_LIMIT_SETTING}"
+        f"the rate limit is {limit} per linked account (Merge's Launch plan allows 100, "
+        f"Professional 400, Enterprise 600); if your plan allows more, raise {RATE_LIMIT_SETTING}"
+    )
+
+
+def limiter_warning(result: SyncResult, limit_per_minute: int | None = None) -> str | None:
+    """One sync's warning when it mostly waited on the limiter (Dagster run metadata), else None."""
+    if not waited_mostly_on_limiter(result):
+        return None
+    share = result.rate_limit_wait_s / result.duration_s
+    return (
+        f"this sync spent {share:.0%} of its {result.duration_s:.0f}s waiting on the rate "
+        f"limiter: {rate_limit_advice(limit_per_minute)}"
     )
 
 
