@@ -23,7 +23,7 @@ _BY_SQLSTATE: dict[str, str] = {
     "28000": "the database refused the login (check MERGE_PIPELINE_DATABASE_URL and pg_hba.conf)",
     "3D000": "the database named in MERGE_PIPELINE_DATABASE_URL does not exist",
     "42501": "the database user lacks a privilege it needs",
-    "57P01": "the database server was shut down (administrator command) during the work",
+    "57P01": "the database server ended the connection (a shutdown, or pg_terminate_backend)",
     "57P02": "the database server crashed during the work",
     "57P03": "the database server is starting up or shutting down (not accepting connections)",
     "57P05": "the session was closed by idle_session_timeout",
@@ -57,7 +57,10 @@ _BY_LIBPQ_TEXT: tuple[tuple[str, str], ...] = (
     ("remaining connection slots", "the database server has no free connection slot"),
     ("the database system is starting up", "the database server is still starting up"),
     ("the database system is shutting down", "the database server is shutting down"),
-    ("terminating connection due to administrator", "the database server was shut down"),
+    (
+        "terminating connection due to administrator",
+        "the database server ended the connection (a shutdown, or pg_terminate_backend)",
+    ),
     (
         "server closed the connection unexpectedly",
         "the database server closed the connection (it stopped or restarted during the work)",

@@ -15,7 +15,7 @@ from merge_pipeline.warehouse.db_errors import explain_database_error
         ("53300", "sorry, too many clients already", "too many connections"),
         ("28P01", "password authentication failed for user", "refused the password"),
         ("3D000", 'database "x" does not exist', "does not exist"),
-        ("57P01", "terminating connection due to administrator command", "was shut down"),
+        ("57P01", "terminating connection due to administrator command", "ended the connection"),
         ("08006", "connection failure", "the connection to the database failed"),
         ("22P02", 'invalid input syntax for type bigint: "secret row value"', "SQLSTATE 22P02"),
         (

@@ -1,18 +1,26 @@
 """What ``merge-pipeline sync`` prints, run as a process: a summary, one run id, no bar frames
 off a terminal, one line when Merge cannot be reached, plain words for a wrong category."""
 
+import os
 import re
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
+from merge_pipeline.warehouse.history import SUCCEEDED
 from merge_pipeline.warehouse.pipeline_tables import sync_runs
+from merge_pipeline.warehouse.vault import TokenVault
 from merge_pipeline_tests.cli_process import run_cli
 from merge_pipeline_tests.conftest import SENTINEL_API_KEY
 from merge_pipeline_tests.integration.sync.conftest import Harness
+from merge_pipeline_tests.linking import link_sandbox_account
+from merge_sandbox.testing import running_sandbox
 
 
 @pytest.fixture
@@ -85,3 +93,49 @@ def test_a_model_of_another_category_says_what_the_account_is(
         f"Error: nothing to sync: linked account {account.id} is HRIS, but ats.Candidate "
         "belongs to ATS (list the models there are: merge-pipeline models hris)"
     ) in finished.stderr
+
+
+def test_a_sandbox_that_dies_mid_sync_is_blamed_not_the_database(
+    engine: sa.Engine, vault: TokenVault, database_url: URL, encryption_key: str
+) -> None:
+    """The dead component is named: Merge (here the sandbox) stops answering, the warehouse is
+    fine, and the sync says so instead of "the warehouse database is unreachable"."""
+    with running_sandbox(accounts=0, records=0, api_key=SENTINEL_API_KEY, seed=61) as sandbox:
+        account = link_sandbox_account(sandbox.admin, engine, vault, "hris", records=400)
+        command = [sys.executable, "-m", "merge_pipeline.cli", "sync", "--account", account.id]
+        environment = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("MERGE_PIPELINE_")},
+            "MERGE_PIPELINE_API_KEY": SENTINEL_API_KEY,
+            "MERGE_PIPELINE_TOKEN_ENCRYPTION_KEY": encryption_key,
+            "MERGE_PIPELINE_BASE_URL": sandbox.base_url,
+            "MERGE_PIPELINE_DATABASE_URL": database_url.render_as_string(hide_password=False),
+            # slow enough that the sandbox goes away while the sync is still listing
+            "MERGE_PIPELINE_RATE_LIMIT_PER_MINUTE": "2",
+            "MERGE_PIPELINE_RATE_LIMIT_WINDOW_S": "1",
+            "MERGE_PIPELINE_PAGE_SIZE": "10",
+        }
+        syncing = subprocess.Popen(
+            command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        _wait_for_a_finished_sync(engine, account.id)
+    stdout, stderr = syncing.communicate(timeout=300)
+    port = sandbox.base_url.split(":")[2].split("/")[0]
+    assert syncing.returncode == 1
+    assert f"Merge at 127.0.0.1:{port} is unreachable" in stderr, stderr
+    assert "database" not in stderr
+    assert stdout.startswith("ok    "), stdout  # what finished before is reported as done
+
+
+def _wait_for_a_finished_sync(engine: sa.Engine, account_id: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with engine.connect() as connection:
+            finished = connection.execute(
+                sa.select(sa.func.count())
+                .select_from(sync_runs)
+                .where(sync_runs.c.linked_account_id == account_id, sync_runs.c.status == SUCCEEDED)
+            ).scalar_one()
+        if finished:
+            return
+        time.sleep(0.1)
+    raise AssertionError("no sync of the account finished while the sandbox was up")
