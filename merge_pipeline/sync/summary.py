@@ -26,7 +26,9 @@ def waited_mostly_on_limiter(result: SyncResult) -> bool:
 
 def rate_limit_advice(limit_per_minute: int | None = None) -> str:
     """Why the waits, and the setting that shortens them (the default is Merge's lowest plan)."""
-    limit = f"{limit_per_minute} calls/min" if limit_per_minute else "the configured limit"
+    limit = (
+        f"{plural(limit_per_minute, 'call')}/min" if limit_per_minute else "the configured limit"
+    )
     return (
         f"the rate limit is {limit} per linked account (Merge's Launch plan allows 100, "
         f"Professional 400, Enterprise 600); if your plan allows more, raise {RATE_LIMIT_SETTING}"
@@ -87,7 +89,7 @@ def rate_limit_warning(figures: Tally, limit_per_minute: int) -> str | None:
     if not figures.limited_syncs:
         return None
     return (
-        f"{plural(figures.limited_syncs, 'sync')} of {figures.syncs} spent most of their time "
-        f"waiting on the rate limiter ({figures.rate_limit_wait_s:.0f}s in all): "
+        f"{figures.limited_syncs} of {plural(figures.syncs, 'sync')} mostly waited on the rate "
+        f"limiter ({figures.rate_limit_wait_s:.0f}s in all): "
         f"{rate_limit_advice(limit_per_minute)}"
     )

@@ -62,7 +62,7 @@ def test_syncs_that_mostly_waited_name_the_setting_to_raise() -> None:
     waited = _result("a", "hris.Employee", rate_limit_wait_s=50.0, duration_s=60.0)
     figures = tally([("a", "hris.Employee")], [waited], 0)
     assert rate_limit_warning(figures, 100) == (
-        "1 sync of 1 spent most of their time waiting on the rate limiter (50s in all): the rate "
+        "1 of 1 sync mostly waited on the rate limiter (50s in all): the rate "
         "limit is 100 calls/min per linked account (Merge's Launch plan allows 100, Professional "
         "400, Enterprise 600); if your plan allows more, raise MERGE_PIPELINE_RATE_LIMIT_PER_MINUTE"
     )
