@@ -89,7 +89,7 @@ def explain_database_error(sqlstate: str | None, libpq_message: str, kind: str =
     lowered = libpq_message.lower()
     for fragment, what in _BY_LIBPQ_TEXT:
         if fragment in lowered:
-            return f"{what} ({first})" if first else what
+            return f"{what}: {first}" if first else what
     reason = first or "no reason given"
     return f"the warehouse database connection failed ({reason})"
 

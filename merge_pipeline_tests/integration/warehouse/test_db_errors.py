@@ -39,7 +39,7 @@ def test_a_refused_connection_says_unreachable(database_url: URL, closed_port: i
         nowhere.connect()
     nowhere.dispose()
     line = describe_database_error(raised.value)
-    assert line.startswith("the warehouse database is unreachable (connection refused) (")
+    assert line.startswith("the warehouse database is unreachable (connection refused): ")
     assert str(closed_port) in line
 
 
