@@ -200,6 +200,7 @@ def sync(
     no_progress: bool,
 ) -> None:
     """Bring mirrors up to date: some models, a category, or every model of the accounts."""
+    import logging
     import time
     import uuid
 
@@ -235,6 +236,9 @@ def sync(
         settings, expand=tuple(filter(None, expand.split(","))), full=full
     )
     run_id = f"cli-{uuid.uuid4()}"  # ties this invocation's sync_runs rows together
+    # every outcome is printed below: the runner's own warnings (printed by Python's last-resort
+    # handler when nobody configured logging) would say each failure twice
+    logging.getLogger("merge_pipeline.sync.runner").addHandler(logging.NullHandler())
     started = time.perf_counter()
     # frames of a bar are noise in a file or a pipe: only draw it for a person at a terminal
     at_terminal = sys.stdout.isatty() and sys.stderr.isatty()
