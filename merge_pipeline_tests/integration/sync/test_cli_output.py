@@ -67,18 +67,19 @@ def test_a_sync_ends_with_a_summary_and_one_run_id_for_all_its_rows(
     assert len(rows) == models
 
 
+@pytest.mark.parametrize("where", ["closed port", "unresolvable name"])
 def test_an_unreachable_merge_is_one_line_naming_the_host(
-    harness: Harness, environment: dict[str, str], closed_port: int
+    harness: Harness, environment: dict[str, str], closed_port: int, where: str
 ) -> None:
     accounts = [harness.account("hris", records=10).id, harness.account("ats", records=10).id]
-    environment["MERGE_PIPELINE_BASE_URL"] = f"http://127.0.0.1:{closed_port}/api"
+    # .invalid never resolves (RFC 6761)
+    host = f"127.0.0.1:{closed_port}" if where == "closed port" else "merge.invalid"
+    environment["MERGE_PIPELINE_BASE_URL"] = f"http://{host}/api"
     named = [argument for account in accounts for argument in ("--account", account)]
     finished = run_cli("sync", *named, **environment)
     lines = finished.stderr.strip().splitlines()
     assert (finished.returncode, finished.stdout, len(lines)) == (1, "", 1), finished.stderr
-    assert lines[0].startswith(
-        f"Error: Merge at 127.0.0.1:{closed_port} is unreachable (ConnectError: "
-    )
+    assert lines[0].startswith(f"Error: Merge at {host} is unreachable (ConnectError: ")
     # every pair of both accounts is reported not done (the same reason): none retried on its own
     assert re.search(r"\((\d+) of \1 syncs not done, after [\d.]+s\)$", lines[0]), lines[0]
 
