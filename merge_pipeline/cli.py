@@ -14,23 +14,17 @@ from merge_pipeline.webhooks.commands import exchange_command, receiver_command
 
 @contextmanager
 def _database_errors_explained() -> Iterator[None]:
-    """A lost or refused database connection is one clear line, not a traceback wall."""
+    """A database failure is one clear line saying what it was, not a traceback wall."""
     import sqlalchemy.exc
 
-    from merge_pipeline.warehouse.conflicts import is_transaction_conflict
+    from merge_pipeline.warehouse.db_errors import describe_database_error
 
     try:
         yield
     except sqlalchemy.exc.OperationalError as error:
-        reason = str(error.orig).strip().splitlines()[0] if error.orig else "unknown reason"
-        if is_transaction_conflict(error):  # a deadlock is no outage: say what it is
-            raise click.ClickException(
-                f"a database transaction kept conflicting with another sync ({reason}); "
-                "syncs that finished are stored, and the next run resumes from the stored cursors"
-            ) from None
         raise click.ClickException(
-            f"the warehouse database is unreachable ({reason}); syncs that finished are "
-            "stored, and the next run resumes from the stored cursors"
+            f"{describe_database_error(error)}; syncs that finished are stored, and the next "
+            "run resumes from the stored cursors"
         ) from None
 
 
@@ -43,6 +37,7 @@ class _Commands(click.Group):
 
 
 @click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="merge-pipeline", prog_name="merge-pipeline")
 def main() -> None:
     """Mirror Merge.dev Common Models into PostgreSQL."""
 
@@ -81,13 +76,34 @@ def migrate_command() -> None:
     click.echo("warehouse schema is up to date")
 
 
-def _settings_or_exit() -> Settings:
-    from merge_pipeline.settings import get_settings
+def _settings_or_exit(*, api_key: bool = True, encryption_key: bool = True) -> Settings:
+    """The settings; a command that never calls Merge (or never decrypts) need not have the
+    API key (or the encryption key): it gets an unusable stand-in instead of an error."""
+    from merge_pipeline.settings import get_settings, load_settings
 
     try:
         return get_settings()
     except SettingsError as error:
+        stand_ins = _stand_ins(api_key=api_key, encryption_key=encryption_key)
+        if not stand_ins:
+            raise click.ClickException(str(error)) from None
+    try:  # the problem may be a setting this command does not use: try without those
+        return load_settings(**stand_ins)
+    except SettingsError as error:
         raise click.ClickException(str(error)) from None
+
+
+def _stand_ins(*, api_key: bool, encryption_key: bool) -> dict[str, object]:
+    from pydantic import SecretStr
+
+    from merge_pipeline.warehouse.vault import generate_key
+
+    stand_ins: dict[str, object] = {}
+    if not api_key:
+        stand_ins["api_key"] = SecretStr("not-used-by-this-command")
+    if not encryption_key:
+        stand_ins["token_encryption_key"] = SecretStr(generate_key())
+    return stand_ins
 
 
 @main.group()
@@ -120,7 +136,7 @@ def accounts_add(
 
     if category not in load_catalog().categories:
         raise click.BadParameter(f"unknown category {category!r}", param_hint="--category")
-    settings = _settings_or_exit()
+    settings = _settings_or_exit(api_key=False)
     raw = sys.stdin.readline() if token_stdin else click.prompt("Account token", hide_input=True)
     token = SecretStr(raw.strip())
     if not token.get_secret_value():
@@ -143,13 +159,28 @@ def accounts_list() -> None:
     from merge_pipeline.warehouse.accounts import list_accounts
     from merge_pipeline.warehouse.database import warehouse_engine
 
-    engine = warehouse_engine(_settings_or_exit())
+    engine = warehouse_engine(_settings_or_exit(api_key=False, encryption_key=False))
     with engine.connect() as connection:
         for account in list_accounts(connection, active_only=False):
             click.echo(
                 f"{account.id}\t{account.category}\t{account.integration or '-'}\t"
                 f"{account.status or '-'}"
             )
+
+
+@main.command("models")
+@click.argument("category", required=False)
+def models_command(category: str | None) -> None:
+    """List the Common Models of a category (every category's when none is named)."""
+    from merge_pipeline.catalog import load_catalog
+
+    catalog = load_catalog()
+    if category is not None and category not in catalog.categories:
+        known = ", ".join(sorted(catalog.categories))
+        raise click.BadParameter(f"unknown category {category!r} (known: {known})")
+    for name in [category] if category else sorted(catalog.categories):
+        for model in catalog.category(name):
+            click.echo(f"{model.model_id}\t{model.list_path}")
 
 
 @main.command()
@@ -159,7 +190,9 @@ def accounts_list() -> None:
 @click.option("--category", default=None, help="Every model of this category.")
 @click.option("--expand", default="", help="Relations to expand (single model only), a,b,c.")
 @click.option("--full", is_flag=True, help="Ignore the cursor: re-read everything.")
-@click.option("--no-progress", is_flag=True, help="No progress bar (e.g. in cron logs).")
+@click.option(
+    "--no-progress", is_flag=True, help="No progress bar (never shown when not in a terminal)."
+)
 def sync(
     account_ids: tuple[str, ...],
     all_accounts: bool,
@@ -170,11 +203,17 @@ def sync(
     no_progress: bool,
 ) -> None:
     """Bring mirrors up to date: some models, a category, or every model of the accounts."""
+    import logging
+    import time
+    import uuid
+
     from merge_pipeline.catalog import load_catalog
+    from merge_pipeline.merge.errors import MergeUnreachable
     from merge_pipeline.sync.engine import SyncOptions
     from merge_pipeline.sync.plan import PlanError, plan_syncs
     from merge_pipeline.sync.progress import SyncProgress
     from merge_pipeline.sync.runner import sync_accounts
+    from merge_pipeline.sync.summary import plural, rate_limit_warning, summary_line, tally
     from merge_pipeline.warehouse.accounts import list_accounts
     from merge_pipeline.warehouse.database import warehouse_engine
     from merge_pipeline.warehouse.vault import TokenVault
@@ -199,35 +238,66 @@ def sync(
     options = SyncOptions.from_settings(
         settings, expand=tuple(filter(None, expand.split(","))), full=full
     )
-    with SyncProgress(disable=no_progress) as progress:
+    run_id = f"cli-{uuid.uuid4()}"  # ties this invocation's sync_runs rows together
+    # every outcome is printed below: the runner's own warnings (printed by Python's last-resort
+    # handler when nobody configured logging) would say each failure twice
+    logging.getLogger("merge_pipeline.sync.runner").addHandler(logging.NullHandler())
+    started = time.perf_counter()
+    # frames of a bar are noise in a file or a pipe: only draw it for a person at a terminal
+    at_terminal = sys.stdout.isatty() and sys.stderr.isatty()
+    with SyncProgress(disable=no_progress or not at_terminal) as progress:
         outcomes = sync_accounts(
             engine,
             settings,
             TokenVault(settings.token_encryption_key),
             plan,
             options=options,
+            sync_run_id=run_id,
             progress=progress.update,
         )
+    elapsed = time.perf_counter() - started
+    unreachable = [
+        o
+        for o in outcomes
+        if o.error_type is not None and issubclass(o.error_type, MergeUnreachable)
+    ]
     failed = 0
     for outcome in outcomes:
+        if outcome in unreachable:
+            continue  # the same line for every such pair: said once, below
         if outcome.result is not None:
             r = outcome.result
             click.echo(
-                f"ok    {outcome.linked_account_id} {outcome.model_id}: {r.records_received} "
-                f"received ({r.records_inserted} new, {r.records_updated} updated, "
-                f"{r.records_deleted} deleted) in {r.api_calls} calls, {r.duration_s:.1f}s"
+                f"ok    {outcome.linked_account_id} {outcome.model_id}: {r.records_received:,} "
+                f"received ({r.records_inserted:,} new, {r.records_updated:,} updated, "
+                f"{r.records_deleted:,} deleted) in {plural(r.api_calls, 'call')}, "
+                f"{r.duration_s:.1f}s"
             )
             if r.quarantine_pending:
                 click.echo(
                     f"WARN  {outcome.linked_account_id} {outcome.model_id}: "
-                    f"{r.quarantine_pending} records could not be mirrored and wait in "
+                    f"{plural(r.quarantine_pending, 'record')} could not be mirrored and wait in "
                     f"merge_pipeline.quarantined_records ({r.records_quarantined} this run)"
                 )
         else:
             failed += 1
             click.echo(f"FAIL  {outcome.linked_account_id} {outcome.model_id}: {outcome.error}")
+    if unreachable:
+        raise click.ClickException(
+            f"{unreachable[0].error} ({len(unreachable)} of {plural(len(outcomes), 'sync')} "
+            f"not done, after {elapsed:.1f}s)"
+        )
+    figures = tally(
+        [(o.linked_account_id, o.model_id) for o in outcomes],
+        [o.result for o in outcomes if o.result is not None],
+        failed,
+    )
+    click.echo(summary_line(figures, elapsed, run_id))
+    warning = rate_limit_warning(figures, settings.rate_limit_per_minute)
+    if warning is not None:
+        click.echo(f"WARN  {warning}")
     if failed:
-        raise click.ClickException(f"{failed} of {len(outcomes)} syncs failed")
+        raise click.ClickException(f"{failed} of {plural(len(outcomes), 'sync')} failed")
 
 
 main.add_command(receiver_command)

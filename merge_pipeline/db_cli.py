@@ -59,8 +59,8 @@ def _warehouse_url(location: WarehouseLocation) -> URL:
         return normalise_url(location.database_url.get_secret_value())
     if not embedded_running(location.data_dir):
         raise click.ClickException(
-            f"the embedded PostgreSQL of {location.data_dir} is not running: start it with "
-            "`merge-pipeline db start` (or `make demo`), or set MERGE_PIPELINE_DATABASE_URL"
+            f"the embedded PostgreSQL of {location.data_dir.resolve()} is not running: start it "
+            "with `merge-pipeline db start` (or `make demo`), or set MERGE_PIPELINE_DATABASE_URL"
         )
     server = EmbeddedPostgres(location.data_dir)
     try:
@@ -117,6 +117,6 @@ def db_stop() -> None:
     """Stop the embedded PostgreSQL of the data directory, if it runs."""
     location = _location()
     if stop_embedded(location.data_dir):
-        click.echo(f"stopped the embedded PostgreSQL of {location.data_dir}")
+        click.echo(f"stopped the embedded PostgreSQL of {location.data_dir.resolve()}")
     else:
-        click.echo(f"no embedded PostgreSQL is running on {location.data_dir}")
+        click.echo(f"no embedded PostgreSQL is running on {location.data_dir.resolve()}")

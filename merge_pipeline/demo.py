@@ -39,7 +39,13 @@ from pydantic import SecretStr
 from sqlalchemy.engine import URL
 
 from merge_pipeline.demo_accounts import create_special_accounts, special_banner_lines
-from merge_pipeline.processes import ManagedProcess, PortTaken, port_is_free, require_free_port
+from merge_pipeline.processes import (
+    ManagedProcess,
+    PortTaken,
+    death_notice,
+    port_is_free,
+    require_free_port,
+)
 from merge_pipeline.warehouse.accounts import LinkedAccount, save_account
 from merge_pipeline.warehouse.migrate import migrate
 from merge_pipeline.warehouse.server import (
@@ -389,12 +395,8 @@ def run_demo(
             for service in services:
                 if not service.running:
                     others = [s.name for s in services if s is not service and s.running]
-                    log.error(
-                        "%s exited unexpectedly (exit code %s); stopping %s",
-                        service.name,
-                        service.exit_code,
-                        ", ".join(others + (["PostgreSQL"] if embedded else [])) or "nothing else",
-                    )
+                    stopping = others + (["PostgreSQL"] if embedded else [])
+                    log.error("%s", death_notice(service.name, service.exit_code, stopping))
                     return 1
         return 0
     finally:

@@ -45,6 +45,31 @@ def require_free_port(port: int, service: str, hint: str, host: str = "127.0.0.1
         raise PortTaken(f"port {port} ({service}) is already in use by another program; {hint}")
 
 
+def describe_exit(name: str, code: int | None) -> str:
+    """How a service ended, in words: its exit code, or the signal that killed it."""
+    if code is None:
+        return f"{name} is still running"
+    if code < 0:
+        try:
+            signal_name = signal.Signals(-code).name
+        except ValueError:
+            signal_name = f"signal {-code}"
+        return f"{name} was killed by {signal_name} (exit code {code})"
+    return f"{name} exited with code {code}"
+
+
+def death_notice(name: str, code: int | None, stopping: Sequence[str]) -> str:
+    """What the demo says when a service dies: which one, how, and what it stops because of it
+    (so a command still using the stack, e.g. a sync in another terminal, is not left to guess)."""
+    what = f"{describe_exit(name, code)} unexpectedly"
+    if not stopping:
+        return what
+    return (
+        f"{what}; stopping {', '.join(stopping)} as well: commands still using them (a sync in "
+        "another terminal) will fail, and report what they lost"
+    )
+
+
 def answers_ok(response: httpx.Response) -> bool:
     """The weakest readiness check: a 200 (use a content check where the service has one)."""
     return response.status_code == 200

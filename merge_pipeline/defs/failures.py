@@ -2,7 +2,12 @@
 
 import dagster as dg
 
-from merge_pipeline.merge.errors import MergeAuthError, MergeBadRequest, MergeNotFound
+from merge_pipeline.merge.errors import (
+    MergeAuthError,
+    MergeBadRequest,
+    MergeNotFound,
+    MergeUnreachable,
+)
 from merge_pipeline.sync.runner import SyncOutcome
 from merge_pipeline.warehouse.accounts import UnknownLinkedAccount
 
@@ -23,11 +28,18 @@ def is_permanent(error_type: type[Exception] | None) -> bool:
 def failed_models_failure(failed: list[SyncOutcome], attempted: int) -> dg.Failure:
     """A step failure naming each failed model and why; retried only if every error may pass.
 
-    When no model could start because the account's token is not stored, one line says how to
-    store it instead of repeating the same reason per model.
+    When no model could start because the account's token is not stored, or Merge's host is
+    unreachable, one line says so instead of repeating the same reason per model.
     """
     if failed and all(_is(outcome.error_type, UnknownLinkedAccount) for outcome in failed):
         return unknown_account_failure(failed[0].linked_account_id)
+    unreachable = [o for o in failed if _is(o.error_type, MergeUnreachable)]
+    if unreachable:
+        return dg.Failure(
+            description=f"{unreachable[0].error}; {len(failed)} of {attempted} models not synced "
+            "(the run may be retried once Merge answers again)",
+            metadata={"failed_models": [outcome.model_id for outcome in failed]},
+        )
     lines = [f"{outcome.model_id}: {outcome.error}" for outcome in failed]
     return dg.Failure(
         description=f"{len(failed)} of {attempted} models failed to sync:\n" + "\n".join(lines),

@@ -8,6 +8,7 @@ from sqlalchemy.dialects import postgresql as pg
 
 from merge_pipeline.catalog import CommonModel
 from merge_pipeline.sync.result import SyncResult
+from merge_pipeline.sync.summary import limiter_warning
 from merge_pipeline.warehouse.partition_stats import MergeModelStatus
 from merge_pipeline.warehouse.views import current_schema
 
@@ -92,6 +93,7 @@ def materialization_metadata(
         "rate_limited_429": result.rate_limited,
         "server_errors_5xx": result.server_errors,
         "bytes_received": result.bytes,
+        "rate_limit_wait_s": dg.MetadataValue.float(round(result.rate_limit_wait_s, 3)),
         "duration_s": dg.MetadataValue.float(round(result.duration_s, 3)),
         "cursor_before": _timestamp(result.cursor_before),
         "cursor_after": _timestamp(result.cursor_after),
@@ -105,6 +107,9 @@ def materialization_metadata(
         metadata["parents_not_found"] = result.parents_not_found
     if result.related_upserted:
         metadata["related_rows_upserted"] = dg.MetadataValue.json(result.related_upserted)
+    warning = limiter_warning(result)
+    if warning is not None:  # Launch-plan default on a bigger plan: say which setting to raise
+        metadata["rate_limit_warning"] = warning
     if merge_status is not None:
         metadata["merge_sync_status"] = merge_status.status
         metadata["merge_last_sync_finished"] = _timestamp(merge_status.last_sync_finished)

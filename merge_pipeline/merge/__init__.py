@@ -15,6 +15,7 @@ from merge_pipeline.merge.errors import (
     MergeServerError,
     MergeTransportError,
     MergeUnexpectedStatus,
+    MergeUnreachable,
 )
 from merge_pipeline.merge.page import Page
 from merge_pipeline.merge.ratelimit import (
@@ -45,6 +46,7 @@ __all__ = [
     "MergeServerError",
     "MergeTransportError",
     "MergeUnexpectedStatus",
+    "MergeUnreachable",
     "Page",
     "RateLimiter",
     "RateLimiterRegistry",

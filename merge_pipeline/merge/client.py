@@ -24,6 +24,7 @@ from tenacity import RetryCallState
 
 from merge_pipeline.catalog import CommonModel
 from merge_pipeline.merge import endpoints
+from merge_pipeline.merge.circuit import CircuitBreaker, breaker_for
 from merge_pipeline.merge.classify import (
     DEFAULT_AUTH_RULES,
     AuthRules,
@@ -37,6 +38,7 @@ from merge_pipeline.merge.errors import (
     MergeError,
     MergeResponseError,
     MergeTransportError,
+    MergeUnreachable,
 )
 from merge_pipeline.merge.hygiene import (
     header_value_problem,
@@ -120,6 +122,8 @@ class _TransportProblem:
     reason: str
     retryable: bool
     request_sent: bool
+    #: the host could not be reached at all (refused, name not resolved, connect timeout)
+    unreachable: bool = False
 
 
 #: Failures that may well not happen again: timeouts, resets, bodies cut off mid-transfer.
@@ -135,7 +139,10 @@ def _transport_problem(exc: httpx.HTTPError, secrets: Sequence[str]) -> _Transpo
     message = redact(" ".join(str(exc).split()), secrets)[:200]
     reason = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        return _TransportProblem(reason, retryable=True, request_sent=False)
+        unreachable = not isinstance(exc, httpx.PoolTimeout)  # a full pool is our own doing
+        return _TransportProblem(
+            reason, retryable=True, request_sent=False, unreachable=unreachable
+        )
     if isinstance(exc, _TRANSIENT_HTTPX_ERRORS):
         return _TransportProblem(reason, retryable=True, request_sent=True)
     return _TransportProblem(reason, retryable=False, request_sent=True)
@@ -170,7 +177,8 @@ class MergeClient:
     the traffic counters (one per sync); ``rate_limiters`` is where each account's limiter comes
     from (default: this process's registry; ``warehouse.rate_limit.SharedRateLimits`` shares the
     budget with every process using the same database); ``sleep`` and ``clock`` are injectable so
-    tests never wait.
+    tests never wait; ``breaker`` is the base URL's circuit breaker (default: this process's,
+    shared by every client of the same base URL).
     """
 
     def __init__(
@@ -184,8 +192,10 @@ class MergeClient:
         auth_rules: AuthRules = DEFAULT_AUTH_RULES,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.perf_counter,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self._settings = settings
+        self._breaker = breaker if breaker is not None else breaker_for(str(settings.base_url))
         self.stats = stats if stats is not None else CallStats()
         self._limiters = rate_limiters if rate_limiters is not None else process_registry()
         self._retry_policy = retry_policy or RetryPolicy.from_settings(settings)
@@ -453,7 +463,10 @@ class MergeClient:
         if failure.error.status == 429 and call.limiter is not None:
             # The account is over its budget: hold back this account's other threads as well.
             call.limiter.pause_for(wait)
-        logger.warning(
+        # a failure to connect is the circuit breaker's to report if it persists (one line)
+        unsent = failure.error.status is None and self._breaker.state.failures > 0
+        logger.log(
+            logging.INFO if unsent else logging.WARNING,
             "Retrying %s %s after %s (attempt %d of %d failed; waiting %.2fs)",
             call.method,
             call.shown_path,
@@ -485,6 +498,8 @@ class MergeClient:
     def _attempt(self, call: _Call) -> _Reply:
         call.attempts += 1
         secrets = self._secrets(call)
+        if not self._breaker.allows():
+            raise self._unreachable(call)
         if call.limiter is not None:
             self.stats.add_rate_limit_wait(call.limiter.acquire())
         request = self._http.build_request(
@@ -498,8 +513,25 @@ class MergeClient:
         outcome = self._send(request, secrets)
         elapsed = self._clock() - started
         if isinstance(outcome, _TransportProblem):
+            if outcome.unreachable and self._breaker.record_connect_failure(outcome.reason):
+                self.stats.count_transport_error()
+                raise self._unreachable(call)
             raise self._transport_failure(call, outcome, elapsed)
+        self._breaker.record_success()
         return self._reply(call, outcome, elapsed, secrets)
+
+    def _unreachable(self, call: _Call) -> MergeUnreachable:
+        """The open circuit's error: not retried, so no call waits on a host that is not there."""
+        url = httpx.URL(str(self._settings.base_url))
+        host = f"{url.host}:{url.port}" if url.port else url.host
+        return MergeUnreachable(
+            host=host,
+            method=call.method,
+            path=call.shown_path,
+            detail=self._breaker.state.reason,
+            attempts=call.attempts,
+            linked_account_id=call.linked_account_id,
+        )
 
     def _send(
         self, request: httpx.Request, secrets: Sequence[str]

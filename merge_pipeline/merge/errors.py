@@ -126,3 +126,23 @@ class MalformedCredential(MergeAuthError):
     a file); refused before sending, so no HTTP library quotes it in an error."""
 
     what = "A credential is malformed and was not sent"
+
+
+class MergeUnreachable(MergeTransportError):
+    """Merge's host cannot be reached (refused, name not resolved): no call to it can succeed.
+
+    Raised by the base URL's circuit breaker (``circuit.py``); the sync stops instead of letting
+    every account and model retry on its own. The message names the host, not the call.
+    """
+
+    what = "Merge is unreachable"
+
+    def __init__(self, *, host: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.host = host
+
+    def __str__(self) -> str:
+        message = f"Merge at {self.host} is unreachable"
+        if self.detail:
+            message += f" ({self.detail})"
+        return message + "; check MERGE_PIPELINE_BASE_URL and the network, then sync again"

@@ -1,9 +1,10 @@
 """One line saying why a sync failed, safe to store in ``sync_runs.error`` and to print.
 
 Safe means: no secret (whatever its escaping) and no row data. Merge errors are built safe;
-database errors are reduced to their SQLSTATE and class, because their text quotes values
-(``invalid input syntax for type bigint: "..."``) and SQLAlchemy's adds the statement and its
-parameters; anything else is named by its type and where it happened, never by its message.
+database errors are reduced to what their SQLSTATE means (``warehouse/db_errors.py``), because
+their text quotes values (``invalid input syntax for type bigint: "..."``) and SQLAlchemy's adds
+the statement and its parameters; anything else is named by its type and where it happened,
+never by its message.
 """
 
 import traceback
@@ -15,6 +16,7 @@ from merge_pipeline.merge.credentials import MalformedAccountToken
 from merge_pipeline.merge.errors import MergeError
 from merge_pipeline.merge.hygiene import redact
 from merge_pipeline.warehouse.accounts import UnknownLinkedAccount
+from merge_pipeline.warehouse.db_errors import describe_database_error
 from merge_pipeline.warehouse.locks import SyncLockTimeout
 from merge_pipeline.warehouse.vault import TokenDecryptionError
 
@@ -44,21 +46,12 @@ def _where(error: BaseException) -> str:
     return f"{frame.filename.rsplit('merge_pipeline/', 1)[-1]}:{frame.lineno}"
 
 
-def _database(error: sqlalchemy.exc.DBAPIError) -> str:
-    original = error.orig
-    code = getattr(original, "pgcode", None)
-    if code is None and isinstance(error, sqlalchemy.exc.OperationalError):
-        # no SQLSTATE: the client never reached a server (refused, dropped, DNS)
-        return f"the warehouse database is unreachable ({_first_line(str(original))})"
-    return f"database error SQLSTATE {code} ({type(original).__name__})"
-
-
 def describe_failure(error: BaseException, secrets: Iterable[str] = ()) -> str:
     """Why the sync failed, in one line with no secret and no row data."""
     if isinstance(error, _EXPLAINED):
         text = str(error)
     elif isinstance(error, sqlalchemy.exc.DBAPIError):
-        text = _database(error)
+        text = describe_database_error(error)
     elif isinstance(error, sqlalchemy.exc.SQLAlchemyError):
         text = f"database error ({type(error).__name__} at {_where(error)})"
     else:

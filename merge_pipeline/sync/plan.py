@@ -47,5 +47,22 @@ def plan_syncs(
         if mine:
             plan[account.id] = mine
     if not plan:
-        raise PlanError("nothing to sync: no chosen account has a model of the chosen category")
+        raise PlanError(_nothing_to_sync(chosen, models))
     return plan
+
+
+def _nothing_to_sync(chosen: Sequence[LinkedAccount], models: Sequence[CommonModel]) -> str:
+    """Why no pair was left: the accounts' categories against the models' (say which is which)."""
+    if not chosen:
+        return "nothing to sync: no active linked account is stored (merge-pipeline accounts add)"
+    categories = sorted({account.category for account in chosen})
+    wanted = sorted({model.category for model in models})
+    if len(chosen) == 1:
+        who = f"linked account {chosen[0].id} is {categories[0].upper()}"
+    else:
+        who = f"the chosen accounts are {' and '.join(c.upper() for c in categories)}"
+    names = ", ".join(model.model_id for model in models[:3]) + (", ..." if len(models) > 3 else "")
+    kind = " and ".join(c.upper() for c in wanted)
+    what = f"{names} {'belongs' if len(models) == 1 else 'belong'} to {kind}"
+    listing = "; ".join(f"merge-pipeline models {c}" for c in categories)
+    return f"nothing to sync: {who}, but {what} (list the models there are: {listing})"

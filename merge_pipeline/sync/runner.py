@@ -6,9 +6,10 @@ whose mirrored ids they need. Unless a caller passes its own ``client_factory``,
 their rate limit from the warehouse, shared with every other process syncing the same accounts.
 
 Every pair gets an outcome: one model's failure (of any kind: Merge, database, a bug) never stops
-the account's other models, except a credential Merge refuses, which would fail them all the same
-way; one account's failure never stops the other accounts. Errors are reported as one safe line
-(:func:`merge_pipeline.sync.failure.describe_failure`).
+the account's other models, except a credential Merge refuses or a Merge host nobody can reach
+(the base URL's circuit breaker is open), which would fail them all the same way; one account's
+failure never stops the other accounts (an unreachable host fails theirs at once, unsent).
+Errors are reported as one safe line (:func:`merge_pipeline.sync.failure.describe_failure`).
 """
 
 import logging
@@ -22,7 +23,7 @@ import sqlalchemy as sa
 from merge_pipeline.catalog import CommonModel
 from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.merge.credentials import AccountCredentials
-from merge_pipeline.merge.errors import MergeAuthError
+from merge_pipeline.merge.errors import MergeAuthError, MergeUnreachable
 from merge_pipeline.settings import Settings
 from merge_pipeline.sync.engine import ModelSync, ProgressCallback, SyncOptions
 from merge_pipeline.sync.failure import describe_failure
@@ -140,13 +141,15 @@ def iter_account_syncs(
                 yield SyncOutcome(linked_account_id, model.model_id, result=result)
             except Exception as error:  # reported as this pair's outcome
                 reason = describe_failure(error, [*secrets, *client.secret_values(credentials)])
-                log.warning(
-                    "sync of %s for %s failed: %s", model.model_id, linked_account_id, reason
+                # an unreachable host is the same line for every account: the caller says it once
+                level = logging.INFO if isinstance(error, MergeUnreachable) else logging.WARNING
+                log.log(
+                    level, "sync of %s for %s failed: %s", model.model_id, linked_account_id, reason
                 )
                 yield SyncOutcome(
                     linked_account_id, model.model_id, error=reason, error_type=type(error)
                 )
-                if isinstance(error, MergeAuthError):
+                if isinstance(error, MergeAuthError | MergeUnreachable):
                     skipped = f"not synced: {reason}"
                     for later in ordered[index + 1 :]:
                         yield SyncOutcome(

@@ -20,11 +20,16 @@ def clean_environment(**extra: str) -> dict[str, str]:
 
 
 def run_cli(
-    *args: str, env: Mapping[str, str], cwd: Path, timeout_s: float = 120
+    *args: str,
+    env: Mapping[str, str],
+    cwd: Path,
+    timeout_s: float = 120,
+    input_text: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [MERGE_PIPELINE, *args],
         env=dict(env),
+        input=input_text,
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -21,6 +21,7 @@ from merge_pipeline.merge import (
     RateLimiterRegistry,
     RetryPolicy,
 )
+from merge_pipeline.merge.circuit import CircuitBreaker
 from merge_pipeline.settings import Settings
 
 API_KEY = "sk-SENTINEL-KEY-123"
@@ -97,6 +98,8 @@ class Harness:
     clock: FakeClock
     registry: RateLimiterRegistry
     stats: CallStats
+    #: this test's own circuit breaker (the process's one is shared by base URL)
+    breaker: CircuitBreaker
 
     def client(
         self,
@@ -122,6 +125,7 @@ class Harness:
             auth_rules=auth_rules,
             sleep=self.clock.sleep,
             clock=self.clock.monotonic,
+            breaker=self.breaker,
         )
 
 
@@ -129,7 +133,8 @@ class Harness:
 def harness() -> Harness:
     clock = FakeClock()
     registry = RateLimiterRegistry(clock=clock.monotonic, sleep=clock.sleep)
-    return Harness(clock=clock, registry=registry, stats=CallStats())
+    breaker = CircuitBreaker("test", clock=clock.monotonic)
+    return Harness(clock=clock, registry=registry, stats=CallStats(), breaker=breaker)
 
 
 @pytest.fixture

@@ -35,3 +35,34 @@ def test_expand_must_be_a_relation_of_the_single_model() -> None:
 def test_nested_models_sync_after_their_parents() -> None:
     ordered = [m.name for m in dependency_order(load_catalog().category("ats"))]
     assert ordered.index("ScreeningQuestion") > ordered.index("Job")
+
+
+@pytest.mark.parametrize(
+    ("account_ids", "model_ids", "expected"),
+    [
+        (
+            ["h1"],
+            ["ats.Candidate"],
+            "nothing to sync: linked account h1 is HRIS, but ats.Candidate belongs to ATS "
+            "(list the models there are: merge-pipeline models hris)",
+        ),
+        (
+            ["h1", "a1"],
+            ["crm.Contact", "crm.Account"],
+            "nothing to sync: the chosen accounts are ATS and HRIS, but crm.Contact, crm.Account "
+            "belong to CRM (list the models there are: merge-pipeline models ats; "
+            "merge-pipeline models hris)",
+        ),
+    ],
+)
+def test_a_model_of_another_category_says_what_the_account_is(
+    account_ids: list[str], model_ids: list[str], expected: str
+) -> None:
+    with pytest.raises(PlanError) as raised:
+        plan_syncs(load_catalog(), ACCOUNTS, account_ids=account_ids, model_ids=model_ids)
+    assert str(raised.value) == expected
+
+
+def test_no_stored_account_says_how_to_add_one() -> None:
+    with pytest.raises(PlanError, match="no active linked account is stored"):
+        plan_syncs(load_catalog(), [])
