@@ -98,7 +98,11 @@ def stale_syncs(
         .group_by(sync_runs.c.linked_account_id, sync_runs.c.model_id)
         .subquery()
     )
-    models = sa.func.unnest(sa.cast(model_ids, sa.ARRAY(sa.Text()))).table_valued("model_id")
+    models = (
+        sa.func.unnest(sa.cast(model_ids, sa.ARRAY(sa.Text())))
+        .table_valued("model_id")
+        .render_derived(name="models")
+    )
     cutoff = sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, window_hours * 3600)
     query = (
         sa.select(linked_accounts.c.id, models.c.model_id, last_ok.c.last_ok)
