@@ -297,12 +297,15 @@ def _changed_checks(
     changed = []
     digests = {}
     for key, finding in all_findings(connection):
-        name = key.to_user_string()
-        digest = hashlib.sha256(
-            repr((finding.passed, finding.severity, sorted(finding.accounts.items()))).encode()
-        ).hexdigest()[:10]
+        # short digests keep the cursor small (~20 bytes per check, 456 checks)
+        name = _digest(key.to_user_string())
+        digest = _digest(repr((finding.passed, finding.severity, sorted(finding.accounts.items()))))
         digests[name] = digest
         if cursor.checks.get(name) != digest:
             changed.append(check_evaluation(key, finding))
     cursor.checks = digests
     return changed
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:10]

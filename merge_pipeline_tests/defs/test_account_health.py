@@ -135,12 +135,13 @@ def _safety_net_requests(
     start = datetime(2026, 12, 2, window.start_hour, tzinfo=UTC)
     requested: set[str] = set()
     for tick in range(window.ticks):
-        context = dg.build_schedule_context(
+        # entered and left, so the context's resources leave no Dagster state behind
+        with dg.build_schedule_context(
             instance=instance,
             scheduled_execution_time=start + timedelta(minutes=window.tick_minutes * tick),
             resources={"warehouse": resources["warehouse"]},
-        )
-        outcome = schedule(context)
+        ) as context:
+            outcome = schedule(context)
         requested |= {r.partition_key for r in outcome} if isinstance(outcome, list) else set()
     return {key for key in requested if key}
 
