@@ -19,6 +19,7 @@ A RELINK_NEEDED account then gets no runs (``warehouse.account_holds``); its dat
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -64,6 +65,8 @@ from merge_pipeline.warehouse.rate_limit import SharedRateLimits
 from merge_pipeline.warehouse.vault import TokenVault
 
 SENSOR_NAME = "account_health"
+#: account-details reads stop after this long in a tick (the sensor has 60 s in all)
+DETAILS_BUDGET_S = 30.0
 
 
 @dataclass
@@ -119,8 +122,14 @@ def account_health(
         cursor.inbox_id = _read_inbox(context, client, connection, vault, automation, cursor)
         accounts = list_accounts(connection)
         _refresh_issues(context, client, connection, accounts)
-        batch = _batch(connection, accounts, cursor, automation.health_accounts_per_tick)
-        for account in batch:
+        urgent, turn = _batch(connection, accounts, cursor, automation.health_accounts_per_tick)
+        deadline = time.monotonic() + DETAILS_BUDGET_S
+        for account in urgent + turn:
+            if time.monotonic() > deadline:  # Merge is slow: the rest wait for the next tick
+                context.log.warning("account details: tick budget spent, continuing next tick")
+                break
+            if account in turn:
+                cursor.after = account.id
             if _read_account(context, client, connection, vault, account):
                 runs.append(
                     sync_request(
@@ -242,17 +251,17 @@ def _refresh_issues(
 
 def _batch(
     connection: sa.Connection, accounts: list[LinkedAccount], cursor: HealthCursor, size: int
-) -> list[LinkedAccount]:
-    """Accounts with open Issues or on hold first (at most half the tick), then round robin."""
+) -> tuple[list[LinkedAccount], list[LinkedAccount]]:
+    """Accounts with open Issues or on hold (at most half the tick), then the round robin's turn.
+
+    The cursor moves only past the accounts actually read (the caller sets it).
+    """
     by_id = {a.id: a for a in accounts}
     urgent = sorted(
         (set(open_issues(connection, by_id)) | set(held_accounts(connection))) & set(by_id)
-    )
-    first = urgent[: size // 2]
-    rest, cursor.after = next_batch(
-        [i for i in by_id if i not in first], cursor.after, size - len(first)
-    )
-    return [by_id[i] for i in first + rest]
+    )[: size // 2]
+    turn, _ = next_batch([i for i in by_id if i not in urgent], cursor.after, size - len(urgent))
+    return [by_id[i] for i in urgent], [by_id[i] for i in turn]
 
 
 def _read_account(

@@ -446,3 +446,32 @@ def test_relinking_an_unknown_account_is_one_clear_line(
         answer.stderr.strip()
         == "Error: relink not requested: no linked account 'no-such-account' is stored"
     )
+
+
+def test_each_tick_reads_a_bounded_number_of_accounts_and_walks_them_all_in_turn(
+    admin: SandboxAdmin,
+    engine: sa.Engine,
+    vault: TokenVault,
+    sensor: Sensor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Thousands of accounts never make one tick long: each reads at most its share."""
+    mine = [_link(admin, engine, vault, "hris").id for _ in range(4)]
+    with engine.connect() as connection:
+        stored = connection.execute(
+            sa.select(sa.func.count()).where(linked_accounts.c.is_active)
+        ).scalar_one()
+    monkeypatch.setenv("MERGE_PIPELINE_HEALTH_ACCOUNTS_PER_TICK", "3")
+    admin.reset_request_counts()
+    ticks = -(-stored // 3) + 1
+    for _ in range(ticks):
+        sensor.tick()
+        assert admin.count_requests(path_contains="/account-details") <= 3
+        admin.reset_request_counts()
+    with engine.connect() as connection:
+        unread = connection.execute(
+            sa.select(sa.func.count()).where(
+                linked_accounts.c.id.in_(mine), linked_accounts.c.health_checked_at.is_(None)
+            )
+        ).scalar_one()
+    assert unread == 0
