@@ -43,6 +43,7 @@ from merge_pipeline.planning.account_health import (
     ONGOING,
     Health,
     assess,
+    issue_event_role,
     issue_from_event,
     next_batch,
     owner_of,
@@ -183,10 +184,10 @@ def _read_inbox(
 def _apply_issue_event(
     connection: sa.Connection, event: str, account_id: str, payload: dict[str, Any]
 ) -> None:
-    role = event.rsplit(".", 1)[-1].lower()
-    role = "new" if role == "created" else role
     data = payload.get("data")
-    issue = issue_from_event(role, account_id, data if isinstance(data, dict) else {})
+    issue = issue_from_event(
+        issue_event_role(event), account_id, data if isinstance(data, dict) else {}
+    )
     known = connection.execute(
         sa.select(linked_accounts.c.id).where(linked_accounts.c.id == account_id)
     ).first()

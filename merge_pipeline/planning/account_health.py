@@ -91,6 +91,13 @@ class IssueRow:
 ISSUE_EVENT_STATUS = {"new": ONGOING, "reopened": ONGOING, "muted": None, "resolved": RESOLVED}
 
 
+def issue_event_role(event: str) -> str:
+    """What an Issue webhook says happened: the part after the dot (``Issue.created``, the older
+    Help Center name, is ``new``)."""
+    role = event.rsplit(".", 1)[-1].lower()
+    return "new" if role == "created" else role
+
+
 def issue_from_event(role: str, linked_account_id: str, data: Mapping[str, Any]) -> IssueRow | None:
     """The Issue an ``Issue.*`` webhook carries, or ``None`` when it has no usable id.
 

@@ -9,6 +9,7 @@ from merge_pipeline.planning.account_health import (
     IssueRow,
     OpenIssue,
     assess,
+    issue_event_role,
     issue_from_event,
     issue_text,
     next_batch,
@@ -163,3 +164,17 @@ def test_round_robin_walks_every_account_in_turn(
     ids: list[str], after: str | None, size: int, batch: list[str], cursor: str | None
 ) -> None:
     assert next_batch(ids, after, size) == (batch, cursor)
+
+
+@pytest.mark.parametrize(
+    ("event", "role"),
+    [
+        ("Issue.new", "new"),
+        ("Issue.created", "new"),
+        ("Issue.reopened", "reopened"),
+        ("Issue.muted", "muted"),
+        ("Issue.resolved", "resolved"),
+    ],
+)
+def test_issue_event_names_say_what_happened(event: str, role: str) -> None:
+    assert issue_event_role(event) == role
