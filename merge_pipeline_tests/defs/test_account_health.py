@@ -12,6 +12,9 @@ from typing import Any
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+from dagster._core.storage.asset_check_execution_record import (
+    AssetCheckExecutionRecordStatus,
+)
 from pydantic import SecretStr
 from sqlalchemy.engine import URL
 
@@ -183,6 +186,11 @@ def test_relink_end_to_end_holds_the_account_then_resumes_its_syncs(
     listed = check.metadata["accounts"].value
     assert info.id in str(listed) and CREDENTIALS_TEXT in str(listed)
     assert f"merge-pipeline accounts relink {info.id}" in str(listed)
+    for event in broken.asset_events or []:  # stored as the daemon stores a sensor's events
+        instance.report_runless_asset_event(event)
+    key = dg.AssetCheckKey(dg.AssetKey(["hris", "employee"]), RELINK)
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
+    assert latest.status == AssetCheckExecutionRecordStatus.FAILED
 
     # no run for it: neither the safety net nor discovery's initial sync
     assert info.id not in _safety_net_requests(instance, resources, "hris")
