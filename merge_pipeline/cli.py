@@ -9,7 +9,7 @@ import click
 
 from merge_pipeline.db_cli import db as db_command
 from merge_pipeline.settings import Settings, SettingsError
-from merge_pipeline.webhooks.commands import exchange_command, receiver_command
+from merge_pipeline.webhooks.commands import exchange_command, receiver_command, relink_command
 
 
 @contextmanager
@@ -302,6 +302,7 @@ def sync(
 
 main.add_command(receiver_command)
 accounts.add_command(exchange_command)
+accounts.add_command(relink_command)  # webhooks/commands.py: a relink link
 main.add_command(db_command)  # merge_pipeline/db_cli.py: url, shell, start, stop
 
 if __name__ == "__main__":

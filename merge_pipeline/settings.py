@@ -264,6 +264,50 @@ class AutomationSettings(BaseSettings):
         "account is marked inactive) or purged.",
     )
 
+    # -- account health, checks and relinking (account_health sensor, defs/checks.py) ----------
+    health_interval_s: int = Field(
+        default=60, ge=10, description="How often the account-health sensor ticks."
+    )
+    health_accounts_per_tick: int = Field(
+        default=50,
+        ge=1,
+        le=500,
+        description="Accounts whose /account-details one health tick reads (round robin): one "
+        "call each, so a tick stays far inside the sensor's 60 s.",
+    )
+    health_inbox_batch: int = Field(
+        default=500, ge=1, description="Webhook inbox rows one health tick reads at most."
+    )
+    issue_webhook_events: str = Field(
+        default="Issue.new,Issue.reopened,Issue.muted,Issue.resolved,Issue.created",
+        description="hook.event names of Merge's Issue webhooks, comma-separated (CONTRACT §6; "
+        "Issue.created is the older Help Center name). The part after the dot says what "
+        "happened: new/created/reopened, muted, resolved.",
+    )
+    account_deleted_event: str = Field(
+        default="LinkedAccount.deleted",
+        description="hook.event of the 'Linked Account deleted' webhook (name unconfirmed); "
+        "the sensor then confirms the deletion with Merge before retiring the account.",
+    )
+    stale_sync_hours: float = Field(
+        default=36.0,
+        gt=0,
+        description="The stale check warns about an account+model with no successful sync "
+        "within this many hours (the nightly safety net plus a margin).",
+    )
+    relink_link_expiry_mins: int = Field(
+        default=10080,
+        ge=30,
+        le=10080,
+        description="How long a relink link stays valid (Merge: 30 to 720 min, up to 10080 "
+        "for a Magic Link).",
+    )
+    relink_magic_link: bool = Field(
+        default=True,
+        description="Ask Merge for a Magic Link URL to send the end user when relinking "
+        "(otherwise only a link token for your own Merge Link front end).",
+    )
+
 
 def load_automation_settings() -> AutomationSettings:
     try:

@@ -6,7 +6,7 @@ flight) and carries out the plan. A newly added account that has a token gets it
 """
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -26,6 +26,7 @@ from merge_pipeline.merge.errors import InvalidAccountToken, MergeError, MergeNo
 from merge_pipeline.merge.retry import RetryPolicy
 from merge_pipeline.planning.partitions import PartitionPlan, plan_partitions
 from merge_pipeline.settings import load_automation_settings
+from merge_pipeline.warehouse.account_holds import held_accounts
 from merge_pipeline.warehouse.accounts import account_token, deactivate_account, list_accounts
 from merge_pipeline.warehouse.purge import purge_account_rows
 from merge_pipeline.warehouse.rate_limit import SharedRateLimits
@@ -133,9 +134,9 @@ def linked_account_discovery(
             for account_id in confirmed_deleted(
                 client, connection, token_vault.vault(), category, plan.confirm_deleted
             ):
-                _retire(connection, account_id, category)
+                retire_account(connection, account_id, category)
                 context.log.info(f"{category} account {account_id} was deleted in Merge")
-            result.apply(category, plan, stored)
+            result.apply(category, plan, stored, held=held_accounts(connection, list(plan.add)))
     if result.unreadable:
         context.log.warning(
             f"Merge's account list could not be read for {', '.join(result.unreadable)}: "
@@ -157,7 +158,7 @@ def _plan(
     )
 
 
-def _retire(connection: sa.Connection, account_id: str, category: str) -> None:
+def retire_account(connection: sa.Connection, account_id: str, category: str) -> None:
     """No more runs for a deleted account; its rows are kept or purged as configured."""
     deactivate_account(connection, account_id)
     if load_automation_settings().deleted_account_data == "purge":
@@ -175,14 +176,18 @@ class _Changes:
     runs: list[dg.RunRequest] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
 
-    def apply(self, category: str, plan: PartitionPlan, stored: set[str]) -> None:
+    def apply(
+        self, category: str, plan: PartitionPlan, stored: set[str], held: Mapping[str, str]
+    ) -> None:
         partitions = ACCOUNT_PARTITIONS[category]
         if plan.add:
             self.partitions.append(partitions.build_add_request(list(plan.add)))
             self.runs += [
                 sync_request(category, account, run_key=f"initial:{account}", trigger="initial")
                 for account in plan.add
-                if account in stored  # an account without a token could only fail
+                # an account without a token, or one that needs relinking, could only fail; a
+                # held account keeps its partition and gets its sync from the schedules later
+                if account in stored and account not in held
             ]
         if plan.delete:
             self.partitions.append(partitions.build_delete_request(list(plan.delete)))

@@ -12,6 +12,7 @@ from merge_pipeline.defs.jobs import SYNC_JOBS, sync_request
 from merge_pipeline.defs.resources import WarehouseResource
 from merge_pipeline.planning.safety_net import SafetyNetWindow, accounts_due
 from merge_pipeline.settings import load_automation_settings
+from merge_pipeline.warehouse.account_holds import held_accounts
 from merge_pipeline.warehouse.accounts import list_accounts
 
 
@@ -41,7 +42,9 @@ def safety_net_schedule(category: str, window: SafetyNetWindow) -> dg.ScheduleDe
         at = context.scheduled_execution_time
         with warehouse.engine().connect() as connection:
             accounts = [a.id for a in list_accounts(connection, category=category)]
-        due = accounts_due(accounts, window, at)
+            held = held_accounts(connection, accounts)
+        # a held account (e.g. RELINK_NEEDED) keeps its slot: its syncs resume once it is healthy
+        due = [a for a in accounts_due(accounts, window, at) if a not in held]
         if not due:
             return dg.SkipReason(f"no {category} account's slot is due at {at:%H:%M}")
         stamp = f"{at:%Y-%m-%dT%H:%M}"

@@ -31,6 +31,12 @@ linked_accounts = sa.Table(
     sa.Column("is_active", sa.Boolean(), nullable=False, server_default=sa.true()),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column(
+        "health_checked_at",
+        sa.DateTime(timezone=True),
+        comment="when the account-health sensor last read Merge's account details",
+    ),
+    sa.Column("health_detail", sa.Text(), comment="why the account is in its status (issues)"),
 )
 
 sync_cursors = sa.Table(
@@ -192,4 +198,23 @@ rate_limit_windows = sa.Table(
     ),
     comment="Merge's per-account rate limit, shared by every process (no tokens here)",
     prefixes=["UNLOGGED"],  # worthless after a crash; spares each Merge call a WAL flush
+)
+
+account_issues = sa.Table(
+    "account_issues",
+    metadata,
+    sa.Column("id", sa.Text(), primary_key=True, comment="Merge's Issue id"),
+    sa.Column("linked_account_id", sa.Text(), nullable=False),
+    sa.Column("status", sa.Text(), nullable=False, comment="ONGOING | RESOLVED"),
+    sa.Column("error_description", sa.Text(), nullable=False),
+    sa.Column("first_incident_time", sa.DateTime(timezone=True)),
+    sa.Column("last_incident_time", sa.DateTime(timezone=True)),
+    sa.Column("is_muted", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("observed_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Index(
+        "ix_account_issues_open",
+        "linked_account_id",
+        postgresql_where=sa.text("status = 'ONGOING'"),
+    ),
+    comment="Merge's Issues per linked account (from /issues and the Issue.* webhooks)",
 )

@@ -1,4 +1,4 @@
-"""CLI commands of the receiver: ``merge-pipeline receiver`` and ``accounts exchange``.
+"""CLI commands of the receiver and linking: ``receiver``, ``accounts exchange|relink``.
 
 Registered on the main command group in ``merge_pipeline.cli``; heavy imports stay inside the
 commands so ``merge-pipeline --help`` stays fast.
@@ -94,3 +94,57 @@ def exchange_command(category: str, public_token: str | None) -> None:
         f"stored linked account {account.id} ({category}, {account.integration or '-'}); "
         "its token is encrypted"
     )
+
+
+@click.command("relink")
+@click.argument("account_id")
+@click.option(
+    "--expiry-mins",
+    type=int,
+    default=None,
+    help="How long the link stays valid (default MERGE_PIPELINE_RELINK_LINK_EXPIRY_MINS).",
+)
+@click.option(
+    "--magic-link/--no-magic-link",
+    default=None,
+    help="Ask Merge for a Magic Link URL (default MERGE_PIPELINE_RELINK_MAGIC_LINK).",
+)
+def relink_command(account_id: str, expiry_mins: int | None, magic_link: bool | None) -> None:
+    """Print the Merge Link to send the end user of an account that needs relinking."""
+    from merge_pipeline.merge.client import MergeClient
+    from merge_pipeline.merge.errors import MergeError
+    from merge_pipeline.relinking import RelinkRefused, request_relink
+    from merge_pipeline.settings import SettingsError, load_automation_settings
+    from merge_pipeline.warehouse.database import warehouse_engine
+    from merge_pipeline.warehouse.rate_limit import SharedRateLimits
+    from merge_pipeline.warehouse.vault import TokenVault
+
+    settings = _settings()
+    try:
+        automation = load_automation_settings()
+    except SettingsError as error:
+        raise click.ClickException(str(error)) from None
+    engine = warehouse_engine(settings)
+    try:
+        with (
+            MergeClient(
+                settings, rate_limiters=SharedRateLimits.from_settings(engine, settings)
+            ) as client,
+            engine.connect() as connection,
+        ):
+            link = request_relink(
+                client,
+                connection,
+                TokenVault(settings.token_encryption_key),
+                account_id,
+                expiry_mins=expiry_mins or automation.relink_link_expiry_mins,
+                magic_link=automation.relink_magic_link if magic_link is None else magic_link,
+            )
+    except (RelinkRefused, MergeError) as error:
+        raise click.ClickException(f"relink not requested: {error}") from None
+    finally:
+        engine.dispose()
+    issues = link.issues or "no open issue"
+    click.echo(f"{link.account_id}: {link.status or 'status unknown'}; {issues}")
+    click.echo(link.instructions())
+    click.echo(link.to_send)

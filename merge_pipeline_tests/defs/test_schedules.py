@@ -29,12 +29,13 @@ def test_every_stored_account_is_requested_once_per_night_with_its_tags(
     requests: list[dg.RunRequest] = []
     for tick in range(window.ticks):
         at = start + timedelta(minutes=window.tick_minutes * tick)
-        context = dg.build_schedule_context(
+        # entered and left: an unclosed context leaves Dagster state that breaks later loads
+        with dg.build_schedule_context(
             instance=instance,
             scheduled_execution_time=at,
             resources={"warehouse": resources["warehouse"]},
-        )
-        outcome = schedule(context)
+        ) as context:
+            outcome = schedule(context)
         requests += outcome if isinstance(outcome, list) else []
     with engine.connect() as connection:
         stored = {a.id for a in list_accounts(connection, category="accounting")}
