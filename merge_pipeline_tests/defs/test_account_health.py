@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
+import httpx
 import pytest
 import sqlalchemy as sa
 from dagster._core.storage.asset_check_execution_record import (
@@ -209,10 +210,10 @@ def test_relink_end_to_end_holds_the_account_then_resumes_its_syncs(
     )
     assert relinked.returncode == 0, relinked.stderr
     link_url = relinked.stdout.strip().splitlines()[-1]
-    assert link_url.startswith("https://") and CREDENTIALS_TEXT in relinked.stdout
+    assert link_url.startswith(("https://", "http://")) and CREDENTIALS_TEXT in relinked.stdout
     assert SENTINEL_API_KEY not in relinked.stdout + relinked.stderr
-    completed = admin.complete_link(link_url.rsplit("/", 1)[-1])
-    assert completed["is_relink"] and completed["account_id"] == info.id
+    # the end user opens the Magic Link and completes Merge Link (the sandbox's link page)
+    assert httpx.post(link_url, timeout=10).status_code == 200
 
     healed = sensor.tick()
     assert _status(engine, info.id) == "COMPLETE"
@@ -433,7 +434,7 @@ def test_the_relink_job_shows_the_link_without_any_secret(
     )
     [output] = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
     metadata = output.event_specific_data.metadata  # type: ignore[union-attr]
-    assert str(metadata["link_to_send"].value).startswith("https://")
+    assert str(metadata["link_to_send"].value).startswith(("https://", "http://"))
     shown = repr(metadata) + repr(result.dagster_run.run_config)
     assert SENTINEL_API_KEY not in shown and info.account_token not in shown
     complete = admin.complete_link(str(metadata["link_to_send"].value).rsplit("/", 1)[-1])
