@@ -36,25 +36,25 @@ SPECIAL_ACCOUNTS = (
         "failing-syncs",
         "crm",
         "Failing Syncs Inc",
-        "every Merge sync FAILED: its sync-status check fails (error)",
+        "every Merge sync FAILED: its merge_sync_status checks fail (error)",
     ),
     SpecialAccount(
         "disabled-model",
         "hris",
         "Disabled Model Ltd",
-        f"{DISABLED_MODEL} DISABLED in Merge: that model's check fails (error), the rest pass",
+        f"{DISABLED_MODEL} DISABLED in Merge: that model's merge_sync_status check fails (error)",
     ),
     SpecialAccount(
         "paused",
         "ats",
         "Paused Corp",
-        "IDLE for 2 weeks, every model PAUSED: its checks warn",
+        "IDLE for 2 weeks, every model PAUSED: its merge_sync_status checks warn",
     ),
     SpecialAccount(
         "relink-needed",
         "accounting",
         "Relink Needed LLC",
-        "RELINK_NEEDED + an ongoing issue: its check fails until relinked (README: Relinking)",
+        "RELINK_NEEDED + an ongoing issue: no_relink_needed fails, no runs until relinked",
     ),
 )
 
