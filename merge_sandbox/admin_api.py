@@ -411,6 +411,7 @@ class AdminApi:
                     "sync_interval_seconds",
                     "default_page_size",
                     "max_page_size",
+                    "sync_status_omits",
                 ):
                     setattr(config, name, value)
                 else:
@@ -425,6 +426,7 @@ class AdminApi:
             "issue_error_description": config.issue_error_description,
             "sync_interval_seconds": config.sync_interval_seconds,
             "resync_finish_seconds": config.resync_finish_seconds,
+            "sync_status_omits": config.sync_status_omits,
             "errors": {f.name: getattr(config.errors, f.name) for f in fields(config.errors)},
         }
 

@@ -32,3 +32,6 @@ class SandboxConfig:
     #: base records' timestamps end before this (µs); None: before each account's creation
     data_epoch_us: int | None = field(default_factory=lambda: parse_iso(DEFAULT_DATA_EPOCH))
     trickle_per_minute: float = 0.0  # records created/updated/deleted per minute in background
+    #: optional SyncStatus fields left out of /sync-status and synced webhooks, as older SDK
+    #: generations lack ``last_sync_result`` / ``last_sync_finished`` (CONTRACT §4)
+    sync_status_omits: list[str] = field(default_factory=list)
