@@ -151,13 +151,10 @@ def _start_tick(
             if isinstance(a := r.payload.get("linked_account"), dict) and "id" in a
         }
     )
-    categories = dict(
-        connection.execute(
-            sa.select(linked_accounts.c.id, linked_accounts.c.category).where(
-                linked_accounts.c.id.in_(ids), linked_accounts.c.is_active
-            )
-        ).tuples()
+    query = sa.select(linked_accounts.c.id, linked_accounts.c.category).where(
+        linked_accounts.c.id.in_(ids), linked_accounts.c.is_active
     )
+    categories = {row.id: row.category for row in connection.execute(query)}
     return _Tick(
         categories=categories,
         held=set(held_accounts(connection, ids)),
