@@ -26,15 +26,16 @@ from merge_pipeline.defs.resources import (
     WarehouseResource,
     run_settings,
 )
-from merge_pipeline.defs.sync_requests import due_run_requests, model_problem, observe
+from merge_pipeline.defs.sync_requests import due_run_requests, model_problem
 from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.merge.credentials import AccountCredentials, MalformedAccountToken
 from merge_pipeline.merge.errors import MergeError
-from merge_pipeline.planning.merge_syncs import instant, poll_verdict
+from merge_pipeline.planning.merge_syncs import Remembered, instant, poll_verdict
 from merge_pipeline.planning.sync_reports import MalformedReport, SyncReport, report_from_row
 from merge_pipeline.settings import load_automation_settings
 from merge_pipeline.warehouse.account_holds import held_accounts
 from merge_pipeline.warehouse.accounts import UnknownLinkedAccount, account_token
+from merge_pipeline.warehouse.merge_syncs import apply_observations, remembered
 from merge_pipeline.warehouse.pipeline_tables import linked_accounts
 from merge_pipeline.warehouse.rate_limit import SharedRateLimits
 from merge_pipeline.warehouse.vault import TokenVault
@@ -152,7 +153,10 @@ def _observe(
     rows: list[dict[str, object]],
     counts: Counter[str],
 ) -> None:
+    """Judge every row of one answer and store them, in one transaction."""
     seen = f"poll:{instant(datetime.now(UTC))}"
+    known = remembered(connection, account_id)  # one row per model: read once
+    judged = []
     for row in rows:
         try:
             report: SyncReport = report_from_row(row)
@@ -164,5 +168,8 @@ def _observe(
             context.log.warning(f"sync status row of {account_id} skipped: {problem}")
             counts["unknown models"] += 1
             continue
-        observe(connection, account_id, report, poll_verdict, seen=seen, source="poll")
+        judged.append(
+            (report, poll_verdict(report, known.get(report.model_id, Remembered()), seen))
+        )
+    apply_observations(connection, account_id, judged, "poll")
     connection.commit()

@@ -48,14 +48,40 @@ def apply_observation(
     source: str,
 ) -> None:
     """Store the status (unless older than the stored one) and what the verdict remembers."""
-    _record_status(connection, account_id, report, source)
+    apply_observations(connection, account_id, [(report, verdict)], source)
+
+
+def apply_observations(
+    connection: sa.Connection,
+    account_id: str,
+    judged: Sequence[tuple[SyncReport, Verdict]],
+    source: str,
+) -> None:
+    """``apply_observation`` for several models of one account: one statement for the statuses
+    (a /sync-status answer holds every model), then what each verdict remembers."""
+    # one row per model (an answer listing a model twice would abort the upsert): last wins
+    judged = list({report.model_id: (report, verdict) for report, verdict in judged}.values())
+    if not judged:
+        return
+    _record_statuses(connection, account_id, [report for report, _ in judged], source)
+    for report, verdict in judged:
+        _remember(connection, account_id, report, verdict, source)
+
+
+def _remember(
+    connection: sa.Connection,
+    account_id: str,
+    report: SyncReport,
+    verdict: Verdict,
+    source: str,
+) -> None:
     where = (table.c.linked_account_id == account_id, table.c.model_id == report.model_id)
     if verdict.action is Action.FETCH:
+        finished = sa.literal(report.last_sync_finished, sa.DateTime(timezone=True))
         newer = sa.or_(
             table.c.reported_sync_finished.is_(None),
-            sa.literal(report.last_sync_finished, sa.DateTime(timezone=True)).is_(None),
-            table.c.reported_sync_finished
-            < sa.literal(report.last_sync_finished, sa.DateTime(timezone=True)),
+            finished.is_(None),
+            table.c.reported_sync_finished < finished,
         )
         connection.execute(
             sa.update(table)
@@ -88,18 +114,23 @@ def _fields(report: SyncReport) -> list[str] | None:
     return list(report.synced_fields) if report.synced_fields is not None else None
 
 
-def _record_status(
-    connection: sa.Connection, account_id: str, report: SyncReport, source: str
+def _record_statuses(
+    connection: sa.Connection, account_id: str, reports: Sequence[SyncReport], source: str
 ) -> None:
     statement = insert(table).values(
-        linked_account_id=account_id,
-        model_id=report.model_id,
-        status=report.status,
-        last_sync_start=report.last_sync_start,
-        last_sync_finished=report.last_sync_finished,
-        last_sync_result=report.last_sync_result,
-        is_initial_sync=report.is_initial_sync,
-        observed_by=source,
+        [
+            {
+                "linked_account_id": account_id,
+                "model_id": report.model_id,
+                "status": report.status,
+                "last_sync_start": report.last_sync_start,
+                "last_sync_finished": report.last_sync_finished,
+                "last_sync_result": report.last_sync_result,
+                "is_initial_sync": report.is_initial_sync,
+                "observed_by": source,
+            }
+            for report in reports
+        ]
     )
     new = statement.excluded
     keep = {  # an absent optional field keeps what an earlier report said
