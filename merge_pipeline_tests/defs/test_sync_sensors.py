@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from merge_pipeline.catalog import load_catalog
-from merge_pipeline.defs.assets import asset_key
+from merge_pipeline.defs.assets import CATEGORY_ASSETS, asset_key
 from merge_pipeline.defs.sync_requests import due_run_requests, observe
 from merge_pipeline.defs.sync_status_sensor import merge_sync_status_poll
 from merge_pipeline.defs.webhook_sensor import merge_webhook_sync
@@ -439,3 +439,26 @@ def test_two_sensors_racing_for_one_sync_request_one_run(world: World, engine: s
     for thread in threads:
         thread.join()
     assert sorted(requested) == [0] * 7 + [1]
+
+
+def test_the_run_shows_the_merge_sync_and_its_synced_fields(
+    world: World, resources: dict[str, Any], instance: dg.DagsterInstance
+) -> None:
+    info = world.link()
+    world.sync(info, ["hris.Employee"], status="PARTIALLY_SYNCED")
+    [run] = _for(world.webhook_tick(), info.id)
+    [assets] = [a for a in CATEGORY_ASSETS if a.node_def.name == "hris_mirror"]
+    result = dg.materialize(
+        [assets],
+        partition_key=info.id,
+        resources=resources,
+        instance=instance,
+        selection=run.asset_selection,
+    )
+    [materialization] = result.asset_materializations_for_node("hris_mirror")
+    status = world.status(info.id)
+    assert status is not None
+    metadata = materialization.metadata
+    assert metadata["merge_sync_id"].value == status["handled_sync_id"]
+    assert metadata["merge_synced_fields"].value == status["synced_fields"]
+    assert metadata["merge_sync_status"].value == "PARTIALLY_SYNCED"
