@@ -67,7 +67,7 @@ def _ticks(
 ) -> list[tuple[float, int]]:
     """(seconds, runs requested) per tick, until ``done(ticks so far)``."""
     cursor: str | None = None
-    figures = []
+    figures: list[tuple[float, int]] = []
     while not done(len(figures)):
         started = time.perf_counter()
         result = tick(cursor)
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
             webhook_signing_key=SecretStr(SIGNING_KEY),
             database_url=url,
             base_url=sandbox.base_url,
-            _env_file=None,  # type: ignore[call-arg]
+            _env_file=None,
         )
         with running_receiver(settings, engine) as receiver:
             sandbox.admin.configure_webhooks(url=f"{receiver}/webhooks/merge")
