@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="sync sensors' tick duration")
     parser.add_argument("--accounts", type=int, default=1000)
     args = parser.parse_args(argv)
+    os.environ.setdefault("MERGE_PIPELINE_WEBHOOK_SENSOR_SETTLE_S", "0")  # all stored already
     key = generate_key()
     per_tick = int(os.environ.get("MERGE_PIPELINE_SYNC_STATUS_ACCOUNTS_PER_TICK", "100"))
     batch = int(os.environ.get("MERGE_PIPELINE_WEBHOOK_SENSOR_BATCH", "500"))

@@ -271,6 +271,12 @@ class AutomationSettings(BaseSettings):
     webhook_sensor_batch: int = Field(
         default=500, ge=1, le=10_000, description="Inbox events read per webhook-sensor tick."
     )
+    webhook_sensor_settle_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="The webhook sensor reads only inbox rows older than this: a receiver's "
+        "transaction may commit after one with a higher id, and the cursor must not pass it.",
+    )
     webhook_account_synced_event: str = Field(
         default="LinkedAccount.synced",
         description="hook.event of Merge's linked-account-synced webhook (unconfirmed name, "

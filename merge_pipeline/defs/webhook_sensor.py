@@ -1,7 +1,8 @@
 """Merge's webhooks, from the inbox, become sync runs: the guide's first way to know to fetch.
 
 Reads ``merge_pipeline.webhook_inbox`` after its cursor (``{"last_id": N}``), at most
-``MERGE_PIPELINE_WEBHOOK_SENSOR_BATCH`` events a tick:
+``MERGE_PIPELINE_WEBHOOK_SENSOR_BATCH`` events a tick, only rows older than
+``MERGE_PIPELINE_WEBHOOK_SENSOR_SETTLE_S`` (so no row still committing is passed by the cursor):
 
 * the linked-account event: a new account becomes a partition and gets its initial sync; a
   relink gets a sync (Merge syncs again after a relink);
@@ -106,10 +107,18 @@ def merge_webhook_sync(
         model_synced=automation.webhook_model_synced_event,
     )
     last_id = read_cursor(context.cursor)
+    settle = automation.webhook_sensor_settle_s
     with warehouse.engine().connect() as connection:
         rows = connection.execute(
             sa.select(webhook_inbox.c.id, webhook_inbox.c.event, webhook_inbox.c.payload)
-            .where(webhook_inbox.c.id > last_id)
+            .where(
+                webhook_inbox.c.id > last_id,
+                # ids are taken at insert, rows seen at commit: a row still uncommitted below a
+                # visible one would be passed by the cursor for good; receiver transactions are
+                # short, so rows older than the settle time have all committed
+                webhook_inbox.c.received_at
+                < sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, settle),
+            )
             .order_by(webhook_inbox.c.id)
             .limit(automation.webhook_sensor_batch)
         ).all()

@@ -58,6 +58,7 @@ def receiver(
 
 @pytest.fixture
 def world(
+    settled: None,
     receiver: str,
     accounts: Accounts,
     admin: SandboxAdmin,
@@ -66,6 +67,12 @@ def world(
     instance: dg.DagsterInstance,
 ) -> "World":
     return World(accounts, admin, engine, resources, instance, _last_inbox_id(engine))
+
+
+@pytest.fixture
+def settled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Inbox rows are read at once (the settle time is tested on its own)."""
+    monkeypatch.setenv("MERGE_PIPELINE_WEBHOOK_SENSOR_SETTLE_S", "0")
 
 
 def _last_inbox_id(engine: sa.Engine) -> int:
@@ -462,3 +469,18 @@ def test_the_run_shows_the_merge_sync_and_its_synced_fields(
     assert metadata["merge_sync_id"].value == status["handled_sync_id"]
     assert metadata["merge_synced_fields"].value == status["synced_fields"]
     assert metadata["merge_sync_status"].value == "PARTIALLY_SYNCED"
+
+
+def test_inbox_rows_younger_than_the_settle_time_wait_for_the_next_tick(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A row committed late under a lower id must not be passed by the cursor."""
+    info = world.link()
+    world.sync(info, ["hris.Employee"])
+    start = world.webhook_cursor
+    monkeypatch.setenv("MERGE_PIPELINE_WEBHOOK_SENSOR_SETTLE_S", "3600")
+    unsettled = _for(world.webhook_tick(), info.id)
+    cursor_then = world.webhook_cursor
+    monkeypatch.setenv("MERGE_PIPELINE_WEBHOOK_SENSOR_SETTLE_S", "0")
+    assert (unsettled, cursor_then) == ([], start)
+    assert len(_for(world.webhook_tick(), info.id)) == 1
