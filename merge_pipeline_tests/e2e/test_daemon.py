@@ -85,6 +85,9 @@ def stack(
         "MERGE_PIPELINE_DISCOVERY_INTERVAL_S": "10",
         "MERGE_PIPELINE_WATCHDOG_INTERVAL_S": "5",
         "MERGE_PIPELINE_WATCHDOG_GRACE_S": "15",
+        # these tests count each account's runs: the /sync-status poll would add one per account
+        # (its first ping fetches); it ticks once at start-up, before any account exists
+        "MERGE_PIPELINE_SYNC_STATUS_INTERVAL_S": "86400",
     }
     with dagster_stack(postgres_server, environment) as running:
         yield running
