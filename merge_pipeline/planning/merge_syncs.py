@@ -123,7 +123,10 @@ def outcome(report: SyncReport) -> str:
 
 
 def is_newer_observation(report: SyncReport, remembered: Remembered) -> bool:
-    """Whether the report may replace the stored status (a late webhook may not)."""
+    """Whether the report may replace the stored status (a late webhook may not).
+
+    ``warehouse.merge_syncs`` applies the same rule inside its upsert, so that a status written
+    meanwhile by the other sensor is respected too; this is the rule's statement and test."""
     if report.last_sync_finished is None or remembered.observed_finished is None:
         return True
     return report.last_sync_finished >= remembered.observed_finished
