@@ -484,3 +484,25 @@ def test_inbox_rows_younger_than_the_settle_time_wait_for_the_next_tick(
     monkeypatch.setenv("MERGE_PIPELINE_WEBHOOK_SENSOR_SETTLE_S", "0")
     assert (unsettled, cursor_then) == ([], start)
     assert len(_for(world.webhook_tick(), info.id)) == 1
+
+
+def test_the_poll_works_with_an_older_sdks_sync_status_without_result_or_finish(
+    world: World, admin: SandboxAdmin
+) -> None:
+    """Without last_sync_finished a sync is named by its last_sync_start: once per start."""
+    admin.update_config(sync_status_omits=["last_sync_result", "last_sync_finished"])
+    try:
+        info = world.link()
+        first_ping = _for(world.poll_tick(), info.id)
+        again = _for(world.poll_tick(), info.id)
+        world.sync(info, ["hris.Employee"])
+        after_sync = _for(world.poll_tick(), info.id)
+    finally:
+        admin.update_config(sync_status_omits=[])
+    status = world.status(info.id)
+    assert (len(first_ping), again, [r.asset_selection for r in after_sync]) == (
+        1,
+        [],
+        [[EMPLOYEE]],
+    )
+    assert status is not None and str(status["handled_sync_id"]).startswith("started:")
