@@ -6,7 +6,9 @@ accounts (round-robin over the stored, active accounts that are partitions; curs
 far inside the 60 s tick limit. Each row is judged by ``planning.merge_syncs.poll_verdict``;
 syncs not yet run become one run per account (``defs.sync_requests``). Calls go through the
 shared rate limiter, so they count against the account's Merge limit like a run's. A failed
-read records nothing (unknown is not "no change"); held accounts (RELINK_NEEDED) are not asked.
+read records nothing (unknown is not "no change"); when Merge itself fails (5xx, no answer, API
+key refused) the tick ends there, sparing its time budget. Held accounts (RELINK_NEEDED) are not
+asked.
 """
 
 import json
@@ -29,7 +31,12 @@ from merge_pipeline.defs.resources import (
 from merge_pipeline.defs.sync_requests import due_run_requests, model_problem
 from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.merge.credentials import AccountCredentials, MalformedAccountToken
-from merge_pipeline.merge.errors import MergeError
+from merge_pipeline.merge.errors import (
+    InvalidApiKey,
+    MergeError,
+    MergeServerError,
+    MergeTransportError,
+)
 from merge_pipeline.planning.merge_syncs import Remembered, instant, poll_verdict
 from merge_pipeline.planning.sync_reports import MalformedReport, SyncReport, report_from_row
 from merge_pipeline.settings import load_automation_settings
@@ -108,7 +115,16 @@ def merge_sync_status_poll(
                 if account_id in held:
                     counts["held"] += 1
                     continue
-                rows = _read(context, client, connection, token_vault.vault(), account_id, category)
+                try:
+                    rows = _read(
+                        context, client, connection, token_vault.vault(), account_id, category
+                    )
+                except MergeUnavailable as error:
+                    # Merge itself is failing: every further call would wait out its retries
+                    context.log.warning(f"{error}: the other accounts wait for the next tick")
+                    counts["unreadable"] += 1
+                    counts["left for the next tick"] = len(batch) - visited
+                    break
                 if rows is None:
                     counts["unreadable"] += 1
                     continue
@@ -128,6 +144,10 @@ def merge_sync_status_poll(
     )
 
 
+class MergeUnavailable(Exception):
+    """Merge answers no account (5xx, no response, or our API key refused)."""
+
+
 def _read(
     context: dg.SensorEvaluationContext,
     client: MergeClient,
@@ -136,10 +156,13 @@ def _read(
     account_id: str,
     category: str,
 ) -> list[dict[str, object]] | None:
-    """The account's /sync-status rows, or None (one log line) when they cannot be read."""
+    """The account's /sync-status rows, or None (one log line) when this account's cannot be
+    read; raises MergeUnavailable when Merge fails whatever the account."""
     try:
         credentials = AccountCredentials(account_id, account_token(connection, account_id, vault))
         return client.sync_status(credentials, category)
+    except (MergeServerError, MergeTransportError, InvalidApiKey) as error:
+        raise MergeUnavailable(f"sync status of {account_id} not read: {error}") from None
     except (MalformedAccountToken, UnknownLinkedAccount, MergeError) as error:
         context.log.warning(f"sync status of {account_id} not read: {error}")
         return None

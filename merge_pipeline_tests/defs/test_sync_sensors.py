@@ -506,3 +506,15 @@ def test_the_poll_works_with_an_older_sdks_sync_status_without_result_or_finish(
         [[EMPLOYEE]],
     )
     assert status is not None and str(status["handled_sync_id"]).startswith("started:")
+
+
+def test_when_merge_fails_the_poll_tick_stops_and_the_rest_wait(
+    world: World, admin: SandboxAdmin
+) -> None:
+    """A 5xx for everyone: one account's retries, not every account's, spend the tick."""
+    linked = [world.link() for _ in range(3)]
+    admin.error_burst(1_000, status=503, path_contains="/sync-status")
+    admin.reset_request_counts()
+    runs = world.poll_tick()
+    asked = {a.id for a in linked if admin.count_requests(a.id, "/sync-status")}
+    assert (runs, len(asked), world.poll_cursor) == ([], 1, '{"offset": 1}')
