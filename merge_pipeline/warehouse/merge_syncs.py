@@ -101,7 +101,11 @@ def _remember(
             .where(*where, table.c.reported_sync_id == verdict.sync_id)
             .values(reported_sync_start=report.last_sync_start)
         )
-    if verdict.action is not Action.FETCH and report.synced_fields is not None:
+    if (
+        verdict.action is not Action.FETCH
+        and report.synced_fields is not None
+        and report.last_sync_finished is not None
+    ):
         # a webhook about the sync the poll reported first still brings its synced_fields
         connection.execute(
             sa.update(table)

@@ -518,3 +518,17 @@ def test_when_merge_fails_the_poll_tick_stops_and_the_rest_wait(
     runs = world.poll_tick()
     asked = {a.id for a in linked if admin.count_requests(a.id, "/sync-status")}
     assert (runs, len(asked), world.poll_cursor) == ([], 1, '{"offset": 1}')
+
+
+def test_the_webhook_of_a_partial_sync_the_poll_saw_first_still_brings_its_fields(
+    world: World,
+) -> None:
+    info = world.link()
+    world.poll_tick()
+    world.sync(info, ["hris.Employee"], status="PARTIALLY_SYNCED")
+    polled = _for(world.poll_tick(), info.id)
+    from_webhook = _for(world.webhook_tick(), info.id)
+    [payload] = world.inbox_payloads(info.id, "Employee.synced")
+    status = world.status(info.id)
+    assert (len(polled), from_webhook) == (1, [])
+    assert status is not None and status["synced_fields"] == payload["data"]["synced_fields"]
