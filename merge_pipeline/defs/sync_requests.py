@@ -17,7 +17,13 @@ from merge_pipeline.defs.jobs import sync_request
 from merge_pipeline.planning.merge_syncs import Remembered, SyncReport, Verdict
 from merge_pipeline.planning.models import parent_of
 from merge_pipeline.planning.sync_requests import due_syncs, plan_runs, waits_for_all
-from merge_pipeline.warehouse.merge_syncs import apply_observation, claim, remembered, sync_states
+from merge_pipeline.warehouse.merge_syncs import (
+    apply_observation,
+    claim,
+    remembered,
+    set_run_key,
+    sync_states,
+)
 
 VerdictRule = Callable[[SyncReport, Remembered, str], Verdict]
 
@@ -86,10 +92,10 @@ def due_run_requests(
         won = claim(connection, plan.syncs, source, plan.run_key)
         if not won:
             continue
-        # the other sensor took some: run only ours
-        [ours] = (
-            plan_runs(won, nested_children(), trigger) if len(won) < len(plan.syncs) else [plan]
-        )
+        ours = plan
+        if len(won) < len(plan.syncs):  # the other sensor took some: run only ours
+            [ours] = plan_runs(won, nested_children(), trigger)
+            set_run_key(connection, won, ours.run_key)
         requests.append(
             sync_request(
                 ours.category,

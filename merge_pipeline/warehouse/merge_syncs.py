@@ -219,6 +219,20 @@ def claim(
     return won
 
 
+def set_run_key(connection: sa.Connection, syncs: Sequence[PendingSync], run_key: str) -> None:
+    """Record the run key of the run that was finally requested for claimed syncs."""
+    for sync in syncs:
+        connection.execute(
+            sa.update(table)
+            .where(
+                table.c.linked_account_id == sync.account_id,
+                table.c.model_id == sync.model_id,
+                table.c.handled_sync_id == sync.sync_id,
+            )
+            .values(handled_run_key=run_key)
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class HandledSync:
     """The Merge sync the latest run of a model was requested for (for run metadata)."""

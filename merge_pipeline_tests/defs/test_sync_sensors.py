@@ -25,7 +25,9 @@ from merge_pipeline.defs.sync_status_sensor import merge_sync_status_poll
 from merge_pipeline.defs.webhook_sensor import merge_webhook_sync
 from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.planning.merge_syncs import SyncReport, instant, webhook_verdict
+from merge_pipeline.planning.sync_requests import PendingSync
 from merge_pipeline.warehouse.inbox import store_event
+from merge_pipeline.warehouse.merge_syncs import claim
 from merge_pipeline.warehouse.pipeline_tables import linked_accounts, merge_sync_status
 from merge_pipeline.warehouse.pipeline_tables import webhook_inbox as inbox
 from merge_pipeline_tests.conftest import SENTINEL_SIGNING_KEY
@@ -532,3 +534,24 @@ def test_the_webhook_of_a_partial_sync_the_poll_saw_first_still_brings_its_field
     status = world.status(info.id)
     assert (len(polled), from_webhook) == (1, [])
     assert status is not None and status["synced_fields"] == payload["data"]["synced_fields"]
+
+
+def test_syncs_the_other_sensor_claimed_are_left_out_of_the_run(
+    world: World, engine: sa.Engine
+) -> None:
+    info = world.link()
+    finished = datetime.now(UTC)
+    with engine.begin() as connection:
+        for model in ("hris.Employee", "hris.Team"):
+            report = SyncReport(model, "DONE", last_sync_finished=finished)
+            observe(connection, info.id, report, webhook_verdict, seen="t", source="webhook")
+        taken = claim(
+            connection, [PendingSync(info.id, "hris", "hris.Team", instant(finished))], "poll", "k"
+        )
+    with engine.connect() as connection:
+        [run] = due_run_requests(
+            connection, {info.id: "hris"}, trigger="webhook", source="webhook", wait_for_all=()
+        )
+    status = world.status(info.id)
+    assert len(taken) == 1 and run.asset_selection == [EMPLOYEE]
+    assert status is not None and status["handled_run_key"] == run.run_key
