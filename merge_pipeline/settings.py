@@ -308,6 +308,54 @@ class AutomationSettings(BaseSettings):
         "(otherwise only a link token for your own Merge Link front end).",
     )
 
+    # -- sync sensors: Merge's synced webhooks (from the inbox) and the /sync-status poll ------
+    webhook_sensor_interval_s: int = Field(
+        default=30, ge=5, description="How often the webhook sensor reads the inbox."
+    )
+    webhook_sensor_batch: int = Field(
+        default=500, ge=1, le=10_000, description="Inbox events read per webhook-sensor tick."
+    )
+    webhook_sensor_settle_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="The webhook sensor reads only inbox rows older than this: a receiver's "
+        "transaction may commit after one with a higher id, and the cursor must not pass it.",
+    )
+    webhook_account_synced_event: str = Field(
+        default="LinkedAccount.synced",
+        description="hook.event of Merge's linked-account-synced webhook (unconfirmed name, "
+        "CONTRACT §6; LinkedAccount.sync_completed is the other reading).",
+    )
+    webhook_model_synced_event: str = Field(
+        default="{model}.synced",
+        description="hook.event of Merge's Common-Model-synced webhook; {model} stands for the "
+        "model's name, e.g. Employee (unconfirmed name, CONTRACT §6).",
+    )
+    sync_status_interval_s: int = Field(
+        default=60, ge=10, description="How often the /sync-status poll sensor ticks."
+    )
+    sync_status_accounts_per_tick: int = Field(
+        default=100,
+        ge=1,
+        description="Accounts whose /sync-status one poll tick reads (round-robin over all).",
+    )
+    sync_status_time_budget_s: float = Field(
+        default=20.0,
+        gt=0,
+        le=50,
+        description="A poll tick starts no new account after this long (the tick limit is 60 s).",
+    )
+    sync_wait_for_all_models: str = Field(
+        default="",
+        description="Accounts (comma-separated ids, or *) synced only once every model of their "
+        "category has reported this round, in one run; DISABLED models are not waited for.",
+    )
+
+    @property
+    def wait_for_all_accounts(self) -> tuple[str, ...]:
+        """``sync_wait_for_all_models`` as a tuple of ids (or ``("*",)``)."""
+        return tuple(p.strip() for p in self.sync_wait_for_all_models.split(",") if p.strip())
+
 
 def load_automation_settings() -> AutomationSettings:
     try:

@@ -446,6 +446,7 @@ class AdminApi:
                     "sync_interval_seconds",
                     "default_page_size",
                     "max_page_size",
+                    "sync_status_omits",
                 ):
                     setattr(config, name, value)
                 else:
@@ -462,6 +463,7 @@ class AdminApi:
             "resync_finish_seconds": config.resync_finish_seconds,
             "resume_paused_on_request": config.resume_paused_on_request,
             "magic_link_base": config.magic_link_base,
+            "sync_status_omits": config.sync_status_omits,
             "errors": {f.name: getattr(config.errors, f.name) for f in fields(config.errors)},
         }
 

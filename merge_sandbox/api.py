@@ -278,7 +278,8 @@ class MergeApi:
 
     async def sync_status(self, call: Call) -> tuple[int, Body]:
         account = call.platform_account()
-        rows = [sync_status(row) for row in account.sync.values()]
+        omit = self.sandbox.config.sync_status_omits
+        rows = [sync_status(row, omit) for row in account.sync.values()]
         return 200, self._offset_page(rows, call.params)
 
     async def resync(self, call: Call) -> tuple[int, Body]:

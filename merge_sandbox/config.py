@@ -40,3 +40,6 @@ class SandboxConfig:
     resume_paused_on_request: bool = False
     #: where ``magic_link_url`` points; None: the sandbox's own link page (/_sandbox/link/<token>)
     magic_link_base: str | None = None
+    #: optional SyncStatus fields left out of /sync-status and synced webhooks, as older SDK
+    #: generations lack ``last_sync_result`` / ``last_sync_finished`` (CONTRACT §4)
+    sync_status_omits: list[str] = field(default_factory=list)

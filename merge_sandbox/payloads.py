@@ -4,6 +4,7 @@ Field names follow ``catalog.platform_types``; ``merge_pipeline_tests/sandbox`` 
 key produced here is one the catalog lists.
 """
 
+from collections.abc import Iterable
 from typing import Any
 
 from merge_sandbox.accounts import Issue, LinkedAccount, ModelSync
@@ -31,7 +32,7 @@ _SYNC_OPTIONAL = (
 )
 
 
-def sync_status(row: ModelSync) -> dict[str, Any]:
+def sync_status(row: ModelSync, omit: Iterable[str] = ()) -> dict[str, Any]:
     body = {
         "model_name": row.model_name,
         "model_id": row.model_id,
@@ -43,7 +44,8 @@ def sync_status(row: ModelSync) -> dict[str, Any]:
         "is_initial_sync": row.is_initial_sync,
         "selective_sync_configurations_usage": None,
     }
-    return _without_nulls(body, _SYNC_OPTIONAL)
+    left_out = set(omit) & set(_SYNC_OPTIONAL)
+    return {k: v for k, v in _without_nulls(body, _SYNC_OPTIONAL).items() if k not in left_out}
 
 
 def account_type(account: LinkedAccount, config: SandboxConfig) -> str:

@@ -7,7 +7,7 @@ live here too because they end in the same webhooks.
 """
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from merge_sandbox.accounts import SYNC_STATUSES, Issue, LinkedAccount
@@ -165,16 +165,27 @@ def finish_sync(
     _emit_synced(sandbox, account, finished, was_initial)
 
 
+def synced_fields(status: str, names: Sequence[str]) -> list[str]:
+    """``data.synced_fields`` of a model's synced webhook: every field of a DONE sync, none of a
+    FAILED one, and for PARTIALLY_SYNCED all but the last (some fields failed, CONTRACT §4)."""
+    if status == "FAILED":
+        return []
+    if status == "PARTIALLY_SYNCED" and len(names) > 1:
+        return list(names[:-1])
+    return list(names)
+
+
 def _emit_synced(
     sandbox: Sandbox, account: LinkedAccount, finished: list[str], initial: bool
 ) -> None:
     linked = webhook_linked_account(account, sandbox.config)
+    omit = sandbox.config.sync_status_omits
     for model_id in finished:
         row = account.sync[model_id]
         spec = account.tables[model_id].spec
-        status = sync_status(row)
+        status = sync_status(row, omit)
         data = {
-            "synced_fields": list(spec.model.field_names) if row.status != "FAILED" else [],
+            "synced_fields": synced_fields(row.status, spec.model.field_names),
             "sync_status": {
                 k: status[k]
                 for k in (
@@ -185,15 +196,18 @@ def _emit_synced(
                     "last_sync_finished",
                     "is_initial_sync",
                 )
+                if k in status
             },
         }
         sandbox.webhooks.emit("model_synced", linked, data, model=spec.name)
     if finished:
         statuses = {
             m: {
-                "last_sync_finished": sync_status(account.sync[m])["last_sync_finished"],
-                "last_sync_result": account.sync[m].last_sync_result,
+                k: v
+                for k, v in sync_status(account.sync[m], omit).items()
+                if k in ("last_sync_finished", "last_sync_result")
             }
+            or {"status": account.sync[m].status}
             for m in finished
         }
         sandbox.webhooks.emit(

@@ -4,6 +4,8 @@ Runs use the in-process executor: a run is one op (the category's multi-asset), 
 multiprocess executor would only add a step subprocess per run (measured in the README).
 """
 
+from collections.abc import Sequence
+
 import dagster as dg
 
 from merge_pipeline.catalog import load_catalog
@@ -31,12 +33,19 @@ SYNC_JOBS = {
 
 
 def sync_request(
-    category: str, account_id: str, *, run_key: str | None, trigger: str
+    category: str,
+    account_id: str,
+    *,
+    run_key: str | None,
+    trigger: str,
+    asset_keys: Sequence[dg.AssetKey] | None = None,
 ) -> dg.RunRequest:
-    """A run of one account's whole category, tagged so the queue serialises the account."""
+    """A run of one account's category (or of ``asset_keys`` only), tagged so the queue
+    serialises the account."""
     return dg.RunRequest(
         job_name=job_name(category),
         partition_key=account_id,
         run_key=run_key,
         tags={ACCOUNT_TAG: account_id, TRIGGER_TAG: trigger},
+        asset_selection=list(asset_keys) if asset_keys is not None else None,
     )

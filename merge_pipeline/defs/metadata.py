@@ -113,6 +113,10 @@ def materialization_metadata(
     if merge_status is not None:
         metadata["merge_sync_status"] = merge_status.status
         metadata["merge_last_sync_finished"] = _timestamp(merge_status.last_sync_finished)
+        if merge_status.handled_sync_id is not None:  # the Merge sync a sensor ran this for
+            metadata["merge_sync_id"] = merge_status.handled_sync_id
+        if merge_status.synced_fields is not None:
+            metadata["merge_synced_fields"] = dg.MetadataValue.json(merge_status.synced_fields)
     return metadata
 
 

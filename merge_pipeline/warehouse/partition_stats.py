@@ -15,6 +15,9 @@ class MergeModelStatus:
     status: str
     last_sync_start: datetime | None
     last_sync_finished: datetime | None
+    #: the Merge sync the latest sensor run was requested for, and the fields it synced
+    handled_sync_id: str | None = None
+    synced_fields: list[str] | None = None
 
 
 def partition_row_count(connection: sa.Connection, table: sa.Table, account_id: str) -> int:
@@ -34,6 +37,8 @@ def merge_model_status(
             merge_sync_status.c.status,
             merge_sync_status.c.last_sync_start,
             merge_sync_status.c.last_sync_finished,
+            merge_sync_status.c.handled_sync_id,
+            merge_sync_status.c.synced_fields,
         ).where(
             merge_sync_status.c.linked_account_id == account_id,
             merge_sync_status.c.model_id == model_id,

@@ -84,6 +84,35 @@ merge_sync_status = sa.Table(
     sa.Column("last_sync_result", sa.Text()),
     sa.Column("is_initial_sync", sa.Boolean()),
     sa.Column("observed_at", sa.DateTime(timezone=True), nullable=False, server_default=_now()),
+    sa.Column("observed_by", sa.Text(), comment="webhook | poll: where the status came from"),
+    sa.Column(
+        "synced_fields",
+        pg.JSONB(),
+        comment="fields Merge synced (the last reported sync's webhook)",
+    ),
+    sa.Column(
+        "reported_sync_id",
+        sa.Text(),
+        comment="the last finished Merge sync seen: its last_sync_finished (see planning/"
+        "merge_syncs.py)",
+    ),
+    sa.Column("reported_sync_start", sa.DateTime(timezone=True)),
+    sa.Column("reported_sync_finished", sa.DateTime(timezone=True)),
+    sa.Column("reported_at", sa.DateTime(timezone=True)),
+    sa.Column("reported_by", sa.Text(), comment="webhook | poll"),
+    sa.Column(
+        "handled_sync_id",
+        sa.Text(),
+        comment="the sync a run was requested for (set by compare-and-set: one run per sync)",
+    ),
+    sa.Column("handled_at", sa.DateTime(timezone=True)),
+    sa.Column("handled_by", sa.Text(), comment="webhook | poll"),
+    sa.Column("handled_run_key", sa.Text()),
+    sa.Index(
+        "ix_merge_sync_status_pending",
+        "linked_account_id",
+        postgresql_where=sa.text("reported_sync_id IS DISTINCT FROM handled_sync_id"),
+    ),
     comment="What Merge last said about its own sync of each model (from /sync-status or webhooks)",
 )
 

@@ -24,9 +24,10 @@ from merge_pipeline.warehouse.migrate import migrate
 from merge_pipeline.warehouse.run_leases import lease_holder
 from merge_pipeline.warehouse.server import ensure_database
 from merge_pipeline.warehouse.vault import TokenVault
-from merge_pipeline_tests.conftest import SENTINEL_API_KEY
+from merge_pipeline_tests.conftest import SENTINEL_API_KEY, SENTINEL_SIGNING_KEY
 from merge_pipeline_tests.dagster_stack import DagsterStack, dagster_stack, drop_database
 from merge_pipeline_tests.defs.conftest import Accounts
+from merge_pipeline_tests.integration.webhooks.conftest import receiver_settings, running_receiver
 from merge_pipeline_tests.oracle import assert_mirror_matches
 from merge_sandbox.admin import SandboxAdmin
 from merge_sandbox.testing import RunningSandbox, running_sandbox
@@ -85,6 +86,10 @@ def stack(
         "MERGE_PIPELINE_DISCOVERY_INTERVAL_S": "10",
         "MERGE_PIPELINE_WATCHDOG_INTERVAL_S": "5",
         "MERGE_PIPELINE_WATCHDOG_GRACE_S": "15",
+        # these tests count each account's runs: the /sync-status poll would add one per account
+        # (its first ping fetches); it ticks once at start-up, before any account exists
+        "MERGE_PIPELINE_SYNC_STATUS_INTERVAL_S": "86400",
+        "MERGE_PIPELINE_WEBHOOK_SENSOR_INTERVAL_S": "5",
     }
     with dagster_stack(postgres_server, environment) as running:
         yield running
@@ -171,3 +176,30 @@ def _kill_run_worker_once_leased(engine: sa.Engine, account_id: str) -> None:
             return
         time.sleep(0.2)
     raise TimeoutError("the run never took its account lease")
+
+
+def test_a_model_merge_finished_syncing_is_synced_by_the_daemon_once(
+    stack: DagsterStack,
+    accounts: Accounts,
+    admin: SandboxAdmin,
+    engine: sa.Engine,
+    sandbox: RunningSandbox,
+    database_url: URL,
+    encryption_key: str,
+) -> None:
+    """Sandbox -> receiver -> inbox -> webhook sensor -> queue -> a run of Employee alone."""
+    info = accounts.link("hris", records=150)
+    stack.wait_for_runs(info.id, 1)
+    settings = receiver_settings(database_url, encryption_key, sandbox.base_url)
+    with running_receiver(settings, engine) as url:
+        admin.configure_webhooks(url=f"{url}/webhooks/merge", signing_key=SENTINEL_SIGNING_KEY)
+        try:
+            admin.sync(info.id, creates=5, models=["hris.Employee"])
+            [_, run] = stack.wait_for_runs(info.id, 2, timeout_s=180)
+        finally:
+            admin.configure_webhooks(url=None)
+    time.sleep(15)  # three more webhook-sensor ticks: the same sync must request nothing more
+    assert (run.status.value, run.tags["merge/trigger"]) == ("SUCCESS", "webhook")
+    assert run.asset_selection == {dg.AssetKey(["hris", "employee"])}
+    assert len(stack.runs_of(info.id)) == 2
+    assert_mirror_matches(engine, admin, info.id, "hris.Employee")

@@ -145,3 +145,31 @@ def test_delayed_deliveries_arrive_later(fresh):
         assert rx.received == []
         rx.wait_for(2, timeout=5)
     assert all("delayed" in d["notes"] for d in fresh.admin.deliveries()["deliveries"])
+
+
+def test_a_partial_sync_lists_only_the_fields_that_synced(fresh, receiver):
+    """Merge's synced_fields names the fields that synced; a partial sync leaves some out."""
+    account = account_of(fresh, "hris")
+
+    def employee_fields(status: str, count: int) -> list[str]:
+        fresh.admin.sync(account.id, models=["hris.Employee"], status=status)
+        hooks = receiver.wait_for(count)
+        return next(h.json() for h in reversed(hooks) if h.event == "Employee.synced")["data"][
+            "synced_fields"
+        ]
+
+    every = employee_fields("DONE", 2)
+    partial = employee_fields("PARTIALLY_SYNCED", 4)
+    assert partial and set(partial) < set(every)
+
+
+def test_an_older_sdk_shape_leaves_out_result_and_finish(fresh, receiver):
+    """Older SDK generations lack last_sync_result/last_sync_finished (CONTRACT §4)."""
+    fresh.admin.update_config(sync_status_omits=["last_sync_result", "last_sync_finished"])
+    account = account_of(fresh, "hris")
+    fresh.admin.sync(account.id, models=["hris.Employee"])
+    hooks = receiver.wait_for(2)
+    employee = next(h.json() for h in hooks if h.event == "Employee.synced")
+    rows = client(fresh, account).get("/hris/v1/sync-status").json()["results"]
+    assert "last_sync_finished" not in employee["data"]["sync_status"]
+    assert all("last_sync_result" not in r and "last_sync_finished" not in r for r in rows)

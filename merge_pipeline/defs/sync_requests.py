@@ -1,0 +1,109 @@
+"""Shared by the webhook and sync-status sensors: Merge's sync reports in, run requests out.
+
+``observe`` stores one report with its verdict; ``due_run_requests`` turns the accounts'
+pending syncs into run requests, claiming each sync by compare-and-set first, so a sync that
+the other sensor (or an earlier tick) already claimed is never requested twice.
+"""
+
+from collections.abc import Callable, Mapping
+from functools import cache
+
+import dagster as dg
+import sqlalchemy as sa
+
+from merge_pipeline.catalog import load_catalog
+from merge_pipeline.defs.assets import asset_key
+from merge_pipeline.defs.jobs import sync_request
+from merge_pipeline.planning.merge_syncs import Remembered, SyncReport, Verdict
+from merge_pipeline.planning.models import parent_of
+from merge_pipeline.planning.sync_requests import due_syncs, plan_runs, waits_for_all
+from merge_pipeline.warehouse.merge_syncs import (
+    apply_observation,
+    claim,
+    remembered,
+    set_run_key,
+    sync_states,
+)
+
+VerdictRule = Callable[[SyncReport, Remembered, str], Verdict]
+
+
+@cache
+def nested_children() -> dict[str, tuple[str, ...]]:
+    """Model id -> the nested models listed under its rows (``ats.Job`` -> ScreeningQuestion)."""
+    catalog = load_catalog()
+    children: dict[str, list[str]] = {}
+    for model in catalog:
+        parent = parent_of(catalog, model)
+        if parent is not None:
+            children.setdefault(parent.model_id, []).append(model.model_id)
+    return {parent: tuple(sorted(kids)) for parent, kids in children.items()}
+
+
+@cache
+def category_models(category: str) -> tuple[str, ...]:
+    return tuple(model.model_id for model in load_catalog().category(category))
+
+
+def model_problem(report: SyncReport, category: str) -> str | None:
+    """Why a report cannot be acted on (a model that is not of the account's category)."""
+    if report.model_id not in category_models(category):
+        return f"unknown model {report.model_id!r} for a {category} account"
+    return None
+
+
+def observe(
+    connection: sa.Connection,
+    account_id: str,
+    report: SyncReport,
+    rule: VerdictRule,
+    *,
+    seen: str,
+    source: str,
+) -> Verdict:
+    """Judge one report against what is stored and store it (in the caller's transaction)."""
+    stored = remembered(connection, account_id).get(report.model_id, Remembered())
+    verdict = rule(report, stored, seen)
+    apply_observation(connection, account_id, report, verdict, source)
+    return verdict
+
+
+def due_run_requests(
+    connection: sa.Connection,
+    accounts: Mapping[str, str],
+    *,
+    trigger: str,
+    source: str,
+    wait_for_all: tuple[str, ...],
+) -> list[dg.RunRequest]:
+    """One run request per account with due syncs (``accounts``: id -> category; the caller
+    leaves held accounts out). Commits the claims."""
+    catalog = load_catalog()
+    due = []
+    for account_id, state in sync_states(connection, dict(accounts)).items():
+        due += due_syncs(
+            state.pending,
+            category_models=category_models(accounts[account_id]),
+            statuses=state.statuses,
+            wait_for_all=waits_for_all(account_id, wait_for_all),
+        )
+    requests = []
+    for plan in plan_runs(due, nested_children(), trigger):
+        won = claim(connection, plan.syncs, source, plan.run_key)
+        if not won:
+            continue
+        ours = plan
+        if len(won) < len(plan.syncs):  # the other sensor took some: run only ours
+            [ours] = plan_runs(won, nested_children(), trigger)
+            set_run_key(connection, won, ours.run_key)
+        requests.append(
+            sync_request(
+                ours.category,
+                ours.account_id,
+                run_key=ours.run_key,
+                trigger=trigger,
+                asset_keys=[asset_key(catalog.model(m)) for m in ours.models],
+            )
+        )
+    connection.commit()
+    return requests
