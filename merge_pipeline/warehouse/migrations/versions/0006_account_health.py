@@ -1,7 +1,7 @@
 """Account health: Merge's Issues per account, and when each account's health was last read.
 
 Revision ID: 0006
-Revises: 0004 (to be re-chained after 0005 when the branches merge)
+Revises: 0005
 """
 
 import sqlalchemy as sa
