@@ -24,7 +24,9 @@ def job_name(category: str) -> str:
 SYNC_JOBS = {
     category: dg.define_asset_job(
         job_name(category),
-        selection=dg.AssetSelection.assets(assets),
+        # the account-health checks judge every account of the category: they are reported by
+        # the health sensor and run on demand, not once more inside each account's sync
+        selection=dg.AssetSelection.assets(assets).without_checks(),
         description=f"Sync Merge {category} models of one linked account (a partition).",
         executor_def=dg.in_process_executor,
     )

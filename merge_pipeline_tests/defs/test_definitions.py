@@ -81,6 +81,17 @@ def test_sync_jobs_run_in_process(definitions: dg.Definitions) -> None:
     assert executors == {"in_process"}
 
 
+def test_sync_jobs_do_not_run_the_account_health_checks(definitions: dg.Definitions) -> None:
+    """The checks judge every account of a category; inside each account's sync they would add
+    a step (seconds) per run. The health sensor reports them; they run on demand."""
+    nodes = {
+        node.name
+        for category in load_catalog().categories
+        for node in definitions.resolve_job_def(f"sync_{category}").graph.nodes
+    }
+    assert nodes == {f"{category}_mirror" for category in load_catalog().categories}
+
+
 def test_secrets_are_bound_to_environment_variables_not_values(
     definitions: dg.Definitions,
 ) -> None:
