@@ -50,4 +50,6 @@ def sync_request(
         run_key=run_key,
         tags={ACCOUNT_TAG: account_id, TRIGGER_TAG: trigger},
         asset_selection=list(asset_keys) if asset_keys is not None else None,
+        # a run of selected assets would otherwise plan their checks too (see SYNC_JOBS)
+        asset_check_keys=[] if asset_keys is not None else None,
     )

@@ -15,6 +15,7 @@ import pytest
 
 from merge_pipeline.catalog import load_catalog
 from merge_pipeline.definitions import defs
+from merge_pipeline.defs.jobs import sync_request
 from merge_pipeline.warehouse.mirror_tables import mirror_tables
 
 SNAPSHOT = Path(__file__).with_name("asset_specs.json")
@@ -90,6 +91,9 @@ def test_sync_jobs_do_not_run_the_account_health_checks(definitions: dg.Definiti
         for node in definitions.resolve_job_def(f"sync_{category}").graph.nodes
     }
     assert nodes == {f"{category}_mirror" for category in load_catalog().categories}
+    employee = dg.AssetKey(["hris", "employee"])
+    some_models = sync_request("hris", "acct", run_key=None, trigger="t", asset_keys=[employee])
+    assert some_models.asset_check_keys == []
 
 
 def test_secrets_are_bound_to_environment_variables_not_values(
