@@ -27,6 +27,7 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
+from merge_pipeline.defs.assets import CATEGORY_ASSETS
 from merge_pipeline.defs.checks import all_findings, check_evaluation
 from merge_pipeline.defs.discovery import SENSOR_RETRIES, confirmed_deleted, retire_account
 from merge_pipeline.defs.jobs import SYNC_JOBS, sync_request
@@ -140,7 +141,7 @@ def account_health(
                         trigger="relinked",
                     )
                 )
-        evaluations = _changed_checks(connection, cursor)
+        evaluations = _changed_checks(connection, cursor, _latest_materializations(context))
     return dg.SensorResult(run_requests=runs, asset_events=evaluations, cursor=cursor.dump())
 
 
@@ -300,19 +301,45 @@ def _read_account(
 # -- 4. the checks -------------------------------------------------------------------------------
 
 
+def _latest_materializations(
+    context: dg.SensorEvaluationContext,
+) -> dict[dg.AssetKey, dg.EventLogRecord]:
+    """Each asset's latest materialization (any account), in one query."""
+    keys = [asset.key for assets in CATEGORY_ASSETS for asset in assets.specs]
+    return {
+        record.asset_entry.asset_key: record.asset_entry.last_materialization_record
+        for record in context.instance.get_asset_records(keys)
+        if record.asset_entry.last_materialization_record is not None
+    }
+
+
 def _changed_checks(
-    connection: sa.Connection, cursor: HealthCursor
+    connection: sa.Connection,
+    cursor: HealthCursor,
+    latest: dict[dg.AssetKey, dg.EventLogRecord],
 ) -> list[dg.AssetCheckEvaluation]:
-    """Evaluations of the checks whose result differs from the last one this sensor reported."""
+    """Evaluations of the checks whose result differs from the last one this sensor reported,
+    or whose asset was materialized since (the UI shows a result only for the latest
+    materialization: each is reported again, at most once per asset and tick)."""
     changed = []
     digests = {}
     for key, finding in all_findings(connection):
         # short digests keep the cursor small (~20 bytes per check, 456 checks)
         name = _digest(key.to_user_string())
-        digest = _digest(repr((finding.passed, finding.severity, sorted(finding.accounts.items()))))
+        record = latest.get(key.asset_key)
+        digest = _digest(
+            repr(
+                (
+                    finding.passed,
+                    finding.severity,
+                    sorted(finding.accounts.items()),
+                    record.storage_id if record else None,
+                )
+            )
+        )
         digests[name] = digest
         if cursor.checks.get(name) != digest:
-            changed.append(check_evaluation(key, finding))
+            changed.append(check_evaluation(key, finding, record))
     cursor.checks = digests
     return changed
 

@@ -26,6 +26,9 @@ from collections.abc import Iterable, Iterator
 
 import dagster as dg
 import sqlalchemy as sa
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData,  # not exported; needed to name the target
+)
 
 from merge_pipeline.catalog import Category, load_catalog
 from merge_pipeline.defs.assets import asset_key
@@ -133,8 +136,24 @@ def check_result(key: dg.AssetCheckKey, finding: Finding) -> dg.AssetCheckResult
     )
 
 
-def check_evaluation(key: dg.AssetCheckKey, finding: Finding) -> dg.AssetCheckEvaluation:
-    """The same result, as a runless evaluation a sensor reports."""
+def check_evaluation(
+    key: dg.AssetCheckKey,
+    finding: Finding,
+    latest: "dg.EventLogRecord | None" = None,
+) -> dg.AssetCheckEvaluation:
+    """The same result, as a runless evaluation a sensor reports.
+
+    Dagster's UI shows a check's status only while it targets the asset's latest
+    materialization (of any partition, for a check on a whole asset): ``latest`` names it, so
+    the result stays shown until the next sync of any account (then the sensor reports again).
+    """
+    target = (
+        AssetCheckEvaluationTargetMaterializationData(
+            storage_id=latest.storage_id, run_id=latest.run_id, timestamp=latest.timestamp
+        )
+        if latest is not None
+        else None
+    )
     return dg.AssetCheckEvaluation(
         asset_key=key.asset_key,
         check_name=key.name,
@@ -142,6 +161,7 @@ def check_evaluation(key: dg.AssetCheckKey, finding: Finding) -> dg.AssetCheckEv
         severity=_severity(finding),
         description=finding.summary,
         metadata=check_metadata(finding),
+        target_materialization_data=target,
     )
 
 

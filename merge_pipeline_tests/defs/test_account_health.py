@@ -491,3 +491,25 @@ def test_each_tick_reads_a_bounded_number_of_accounts_and_walks_them_all_in_turn
             )
         ).scalar_one()
     assert unread == 0
+
+
+def test_checks_are_reported_again_for_each_new_materialization_they_can_be_shown_against(
+    sensor: Sensor, instance: dg.DagsterInstance
+) -> None:
+    """Dagster's UI shows a check on a whole asset only while it targets the asset's latest
+    materialization (of any partition): after a sync of any account the sensor reports the
+    asset's checks again, naming that materialization, and otherwise stays quiet."""
+    employee = dg.AssetKey(["hris", "employee"])
+    sensor.tick()
+    assert _evaluation(sensor.tick(), ["hris", "employee"], RELINK) is None  # nothing new
+    instance.report_runless_asset_event(dg.AssetMaterialization(employee, partition="acct-x"))
+    [latest] = instance.get_asset_records([employee])
+    record = latest.asset_entry.last_materialization_record
+    assert record is not None
+    after_sync = sensor.tick()
+    for check in (RELINK, SYNC_STATUS, FRESH, QUARANTINE):
+        evaluation = _evaluation(after_sync, ["hris", "employee"], check)
+        assert evaluation is not None and evaluation.target_materialization_data is not None
+        assert evaluation.target_materialization_data.storage_id == record.storage_id
+    assert _evaluation(after_sync, ["hris", "department"], RELINK) is None  # not materialized
+    assert _evaluation(sensor.tick(), ["hris", "employee"], RELINK) is None
