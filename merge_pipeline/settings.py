@@ -295,6 +295,14 @@ class AutomationSettings(BaseSettings):
         description="The stale check warns about an account+model with no successful sync "
         "within this many hours (the nightly safety net plus a margin).",
     )
+    checks_in_sync_runs: bool = Field(
+        default=True,
+        description="Each sync run also evaluates its models' account-health checks. Dagster's "
+        "UI shows a check on a partitioned asset only against the asset's latest "
+        "materialization, so without this the checks read 'Not evaluated' after any account's "
+        "next sync; off spares each run its check events (the health sensor still reports "
+        "every change).",
+    )
     relink_link_expiry_mins: int = Field(
         default=10080,
         ge=30,

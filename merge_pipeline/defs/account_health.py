@@ -27,6 +27,7 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
+from merge_pipeline.defs import jobs
 from merge_pipeline.defs.assets import CATEGORY_ASSETS
 from merge_pipeline.defs.checks import all_findings, check_evaluation
 from merge_pipeline.defs.discovery import SENSOR_RETRIES, confirmed_deleted, retire_account
@@ -319,8 +320,11 @@ def _changed_checks(
     latest: dict[dg.AssetKey, dg.EventLogRecord],
 ) -> list[dg.AssetCheckEvaluation]:
     """Evaluations of the checks whose result differs from the last one this sensor reported,
-    or whose asset was materialized since (the UI shows a result only for the latest
-    materialization: each is reported again, at most once per asset and tick)."""
+    each naming the asset's latest materialization (the UI shows a check only against it).
+
+    When sync runs do not evaluate the checks themselves (``checks_in_sync_runs`` off), an
+    asset materialized since the last report is reported again too, at most once per tick.
+    """
     changed = []
     digests = {}
     for key, finding in all_findings(connection):
@@ -333,7 +337,7 @@ def _changed_checks(
                     finding.passed,
                     finding.severity,
                     sorted(finding.accounts.items()),
-                    record.storage_id if record else None,
+                    record.storage_id if record and not jobs.CHECKS_IN_SYNC_RUNS else None,
                 )
             )
         )

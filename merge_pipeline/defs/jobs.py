@@ -10,11 +10,26 @@ import dagster as dg
 
 from merge_pipeline.catalog import load_catalog
 from merge_pipeline.defs.assets import CATEGORY_ASSETS
+from merge_pipeline.settings import load_automation_settings
 
 #: every run launched by this code location carries the account, so the run queue can limit
 #: each account to one run at a time (dagster.yaml) whatever launched it
 ACCOUNT_TAG = "merge/account"
 TRIGGER_TAG = "merge/trigger"
+
+
+#: whether sync runs evaluate the account-health checks of the models they sync (a setting)
+CHECKS_IN_SYNC_RUNS = load_automation_settings().checks_in_sync_runs
+
+
+def _selection(assets: dg.AssetsDefinition) -> dg.AssetSelection:
+    """The category's models, with their account-health checks when the setting says so.
+
+    The checks judge every account of the category in a few grouped queries; run with the
+    models, the UI shows them against the materializations of the same run.
+    """
+    selection = dg.AssetSelection.assets(assets)
+    return selection if CHECKS_IN_SYNC_RUNS else selection.without_checks()
 
 
 def job_name(category: str) -> str:
@@ -24,9 +39,7 @@ def job_name(category: str) -> str:
 SYNC_JOBS = {
     category: dg.define_asset_job(
         job_name(category),
-        # the account-health checks judge every account of the category: they are reported by
-        # the health sensor and run on demand, not once more inside each account's sync
-        selection=dg.AssetSelection.assets(assets).without_checks(),
+        selection=_selection(assets),
         description=f"Sync Merge {category} models of one linked account (a partition).",
         executor_def=dg.in_process_executor,
     )
@@ -50,6 +63,6 @@ def sync_request(
         run_key=run_key,
         tags={ACCOUNT_TAG: account_id, TRIGGER_TAG: trigger},
         asset_selection=list(asset_keys) if asset_keys is not None else None,
-        # a run of selected assets would otherwise plan their checks too (see SYNC_JOBS)
-        asset_check_keys=[] if asset_keys is not None else None,
+        # a run of selected assets plans their checks too unless told not to (see _selection)
+        asset_check_keys=[] if asset_keys is not None and not CHECKS_IN_SYNC_RUNS else None,
     )

@@ -20,6 +20,7 @@ from pydantic import SecretStr
 from sqlalchemy.engine import URL
 
 from merge_pipeline.catalog import load_catalog
+from merge_pipeline.defs import jobs
 from merge_pipeline.defs.account_health import account_health
 from merge_pipeline.defs.checks import ACCOUNT_HEALTH_CHECKS, FRESH, QUARANTINE, RELINK, SYNC_STATUS
 from merge_pipeline.defs.discovery import linked_account_discovery
@@ -493,22 +494,32 @@ def test_each_tick_reads_a_bounded_number_of_accounts_and_walks_them_all_in_turn
     assert unread == 0
 
 
-def test_checks_are_reported_again_for_each_new_materialization_they_can_be_shown_against(
-    sensor: Sensor, instance: dg.DagsterInstance
+@pytest.mark.parametrize("checks_in_sync_runs", [True, False])
+def test_check_reports_name_the_latest_materialization_and_follow_new_ones_when_runs_do_not(
+    sensor: Sensor,
+    instance: dg.DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch,
+    checks_in_sync_runs: bool,
 ) -> None:
     """Dagster's UI shows a check on a whole asset only while it targets the asset's latest
-    materialization (of any partition): after a sync of any account the sensor reports the
-    asset's checks again, naming that materialization, and otherwise stays quiet."""
+    materialization (of any partition). Sync runs evaluate their models' checks by default;
+    when they do not, the sensor reports an asset's checks again after each new
+    materialization, naming it, and otherwise stays quiet."""
+    monkeypatch.setattr(jobs, "CHECKS_IN_SYNC_RUNS", checks_in_sync_runs)
     employee = dg.AssetKey(["hris", "employee"])
+    instance.report_runless_asset_event(dg.AssetMaterialization(employee, partition="acct-x"))
     sensor.tick()
     assert _evaluation(sensor.tick(), ["hris", "employee"], RELINK) is None  # nothing new
-    instance.report_runless_asset_event(dg.AssetMaterialization(employee, partition="acct-x"))
+    instance.report_runless_asset_event(dg.AssetMaterialization(employee, partition="acct-y"))
     [latest] = instance.get_asset_records([employee])
     record = latest.asset_entry.last_materialization_record
     assert record is not None
     after_sync = sensor.tick()
     for check in (RELINK, SYNC_STATUS, FRESH, QUARANTINE):
         evaluation = _evaluation(after_sync, ["hris", "employee"], check)
+        if checks_in_sync_runs:
+            assert evaluation is None  # the sync run reported them itself
+            continue
         assert evaluation is not None and evaluation.target_materialization_data is not None
         assert evaluation.target_materialization_data.storage_id == record.storage_id
     assert _evaluation(after_sync, ["hris", "department"], RELINK) is None  # not materialized

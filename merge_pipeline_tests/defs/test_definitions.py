@@ -15,7 +15,7 @@ import pytest
 
 from merge_pipeline.catalog import load_catalog
 from merge_pipeline.definitions import defs
-from merge_pipeline.defs.jobs import sync_request
+from merge_pipeline.defs.jobs import CHECKS_IN_SYNC_RUNS, sync_request
 from merge_pipeline.warehouse.mirror_tables import mirror_tables
 
 SNAPSHOT = Path(__file__).with_name("asset_specs.json")
@@ -82,18 +82,21 @@ def test_sync_jobs_run_in_process(definitions: dg.Definitions) -> None:
     assert executors == {"in_process"}
 
 
-def test_sync_jobs_do_not_run_the_account_health_checks(definitions: dg.Definitions) -> None:
-    """The checks judge every account of a category; inside each account's sync they would add
-    a step (seconds) per run. The health sensor reports them; they run on demand."""
-    nodes = {
-        node.name
-        for category in load_catalog().categories
-        for node in definitions.resolve_job_def(f"sync_{category}").graph.nodes
-    }
-    assert nodes == {f"{category}_mirror" for category in load_catalog().categories}
+def test_sync_runs_evaluate_their_models_checks_unless_switched_off(
+    definitions: dg.Definitions,
+) -> None:
+    """Dagster's UI shows a check on a partitioned asset only against the asset's latest
+    materialization: the checks run with the models (the default) or, switched off, never
+    in a sync run (not even when a run selects some models)."""
+    assert CHECKS_IN_SYNC_RUNS  # the default
+    nodes = {node.name for node in definitions.resolve_job_def("sync_hris").graph.nodes}
+    assert nodes == {"hris_mirror", "hris_account_health"}
     employee = dg.AssetKey(["hris", "employee"])
-    some_models = sync_request("hris", "acct", run_key=None, trigger="t", asset_keys=[employee])
-    assert some_models.asset_check_keys == []
+    job = definitions.resolve_job_def("sync_hris")
+    without = job.get_subset(asset_selection={employee}, asset_check_selection=set())
+    assert {node.name for node in without.graph.nodes} == {"hris_mirror"}
+    request = sync_request("hris", "acct", run_key=None, trigger="t", asset_keys=[employee])
+    assert request.asset_check_keys is None  # the selected models' checks come along
 
 
 def test_secrets_are_bound_to_environment_variables_not_values(
