@@ -67,17 +67,17 @@ SANDBOX_ACCOUNTS = 5  # one per category above
 SANDBOX_RECORDS = 25_000  # in all: the first syncs finish within about a minute
 SANDBOX_TRICKLE_PER_MINUTE = 30  # records changed in the background, for incremental syncs
 #: Merge's own syncs of each account (they end in the synced webhooks the sensors react to)
-SANDBOX_SYNC_EVERY_SECONDS = 60
+SANDBOX_SYNC_EVERY_SECONDS = 180
 RECEIVER_PORT = 8010  # the default of `merge-pipeline receiver`
 WEBHOOK_PATH = "/webhooks/merge"
 #: the sandbox plays Merge's Enterprise plan; the pipeline's default is the Launch plan's 100
 DEMO_RATE_LIMIT_PER_MINUTE = 600
 #: the demo compresses a night into minutes: accounts are discovered (and first synced) within
-#: half a minute, and the safety-net schedule syncs every account every five minutes
+#: half a minute, and the safety-net schedule syncs every account every fifteen minutes
 DEMO_AUTOMATION = {
     "MERGE_PIPELINE_DISCOVERY_INTERVAL_S": "30",
     "MERGE_PIPELINE_SAFETY_NET_HOURS": "24",
-    "MERGE_PIPELINE_SAFETY_NET_TICK_MINUTES": "5",
+    "MERGE_PIPELINE_SAFETY_NET_TICK_MINUTES": "15",
     "MERGE_PIPELINE_SAFETY_NET_SLOTS": "1",
 }
 _SECRET_NAMES = (

@@ -22,7 +22,7 @@ def test_the_banner_names_the_receiver_its_log_and_merges_sync_interval() -> Non
     )
     assert lines[2] == (
         "webhook receiver:  http://127.0.0.1:8010/webhooks/merge   (registered with the sandbox; "
-        "log: /d/receiver.log); Merge syncs every account every 60s"
+        "log: /d/receiver.log); Merge syncs every account every 180s"
     )
 
 
