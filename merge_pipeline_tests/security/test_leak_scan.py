@@ -166,7 +166,7 @@ def _play(
     _store(database, "acct-leak-newline", "hris", MALFORMED_TOKEN)
     run.account_tokens["acct-leak-newline"] = MALFORMED_TOKEN
     # an end user completes Merge Link; the company's backend hands the receiver the public token
-    settings = Settings(api_key=SecretStr(API_KEY), base_url=sandbox.base_url,  # type: ignore[arg-type]
+    settings = Settings(api_key=SecretStr(API_KEY), base_url=sandbox.base_url,
                         token_encryption_key=SecretStr(OLD_KEY), _env_file=None)  # fmt: skip
     with MergeClient(settings) as client:
         link = client.create_link_token("ats", f"origin-{uuid.uuid4().hex[:8]}", "Acme",
@@ -190,11 +190,11 @@ def _play(
             patch.setenv(name, value)
         definitions = defs()
         with database.engine.connect() as connection:
-            stored = connection.execute(
+            rows = connection.execute(
                 sa.select(linked_accounts.c.id, linked_accounts.c.category)
             ).all()
         first = next(iter(run.account_tokens))
-        stored.sort(key=lambda row: row[0] != first)
+        stored = sorted(((row[0], row[1]) for row in rows), key=lambda row: row[0] != first)
         for number, (account_id, category) in enumerate(stored):
             instance.add_dynamic_partitions(partitions_name(category), [account_id])
             job = definitions.resolve_job_def(job_name(category))
