@@ -188,7 +188,7 @@ def test_missing_signature_wrong_key_and_latin1_header_are_401(receiver: Receive
     _clean(receiver.post(body, signature=None), (401,))
     _clean(receiver.post(body, signature=compute_signature(body, SecretStr("other"))), (401,))
     latin1 = receiver.http.post(receiver.url, content=body,
-                                headers={SIGNATURE_HEADER: "é".encode("latin-1") * 43})  # fmt: skip
+                                headers={SIGNATURE_HEADER.encode(): "é".encode("latin-1") * 43})  # fmt: skip
     _clean(latin1, (401,))
     assert receiver.inbox_count() == before
 
