@@ -52,9 +52,19 @@ def generate_key_command() -> None:
 
 @main.command()
 @click.option("--data-dir", type=click.Path(path_type=Path), default=Path(".data"))
-@click.option("--port", type=int, default=3000, show_default=True, help="Dagster UI port.")
 @click.option(
-    "--receiver-port", type=int, default=8010, show_default=True, help="Webhook receiver port."
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=3000,
+    show_default=True,
+    help="Dagster UI port.",
+)
+@click.option(
+    "--receiver-port",
+    type=click.IntRange(1, 65535),
+    default=8010,
+    show_default=True,
+    help="Webhook receiver port.",
 )
 def demo(data_dir: Path, port: int, receiver_port: int) -> None:
     """Run the whole stack locally; Ctrl-C stops everything it started."""
