@@ -38,7 +38,7 @@ def taken_port() -> Iterator[int]:
 
 
 #: (arguments, settings changed (None: removed), the error line or its start)
-CASES = [
+CASES: list[tuple[list[str], dict[str, str | None], str]] = [
     (["receiver"], {"MERGE_PIPELINE_WEBHOOK_SIGNING_KEY": None},
      "Error: MERGE_PIPELINE_WEBHOOK_SIGNING_KEY is required by the webhook receiver"),
     (["receiver", "--port", "99999"], {},
