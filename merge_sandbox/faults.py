@@ -131,6 +131,19 @@ def _without(key: str) -> Callable[[Any], Any]:
     )
 
 
+def _enormous(data: Any) -> Any:
+    """The page with 2,000 more records than asked for (copies of its own, fresh ids), as a
+    Merge that ignored ``page_size`` would send."""
+    if not isinstance(data, dict) or not data.get("results"):
+        return data
+    extra = [
+        {**record, "id": f"{record['id']}-copy-{n}"}
+        for n in range(2_000 // len(data["results"]) + 1)
+        for record in data["results"]
+    ]
+    return {**data, "results": data["results"] + extra[:2_000]}
+
+
 def _records_as(change: Callable[[Any], Any]) -> Callable[[Any], Any]:
     def apply(data: Any) -> Any:
         if isinstance(data, dict) and isinstance(data.get("results"), list):
@@ -155,6 +168,10 @@ GARBLES: dict[str, Callable[[bytes], bytes]] = {
     "next_url_without_cursor": lambda body: _rewrite(
         body, _set("next", "https://api.merge.dev/api/hris/v1/employees?page_size=2")
     ),
+    "duplicate_records": lambda body: _rewrite(
+        body, lambda d: {**d, "results": d["results"] * 2} if isinstance(d, dict) else d
+    ),
+    "enormous_page": lambda body: _rewrite(body, _enormous),
     "records_not_objects": lambda body: _rewrite(body, _records_as(lambda r: "record")),
     "records_without_id": lambda body: _rewrite(
         body, _records_as(lambda r: {k: v for k, v in r.items() if k != "id"})

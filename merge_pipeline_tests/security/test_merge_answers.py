@@ -181,3 +181,21 @@ def test_a_cursor_that_comes_back_is_refused_and_the_listing_read_again(world: W
     assert result.cursor_cycles >= 1
     world.admin.reset_adversity()
     assert_mirror_matches(world.engine, world.admin, info.id, MODEL)
+
+
+def test_a_page_listing_a_record_twice_stores_it_once(world: World) -> None:
+    info = world.account()
+    world.sync(info)
+    world.changed_in_merge(info)
+    world.admin.garble("duplicate_records", count=1, account_id=info.id, path_contains="/employees")
+    world.sync(info)
+    assert_mirror_matches(world.engine, world.admin, info.id, MODEL)
+
+
+def test_an_enormous_page_is_stored_whole(world: World) -> None:
+    """Merge ignores ``page_size`` and sends 2,000 records more than asked for."""
+    info = world.account()
+    world.admin.garble("enormous_page", count=1, account_id=info.id, path_contains="/employees")
+    result = world.sync(info)
+    assert result.records_received >= 2_000 + PAGE
+    assert len(world.mirror(info.id)) == result.records_received
