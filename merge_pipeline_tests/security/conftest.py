@@ -1,6 +1,7 @@
 """A database of its own, owned by a role with a password, for tests that scan or rewrite every
 row (the session's database is shared with other tests' accounts)."""
 
+import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
+from merge_pipeline.processes import port_is_free
 from merge_pipeline.warehouse.migrate import migrate
 from merge_pipeline.warehouse.server import with_database
 
@@ -48,3 +50,11 @@ def own_database(postgres_server: URL) -> Iterator[OwnDatabase]:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             connection.execute(sa.text(f"DROP ROLE IF EXISTS {role}"))
         admin.dispose()
+
+
+def free_port(start: int) -> int:
+    """A free port near ``start``, spread by process id (several sessions share the machine)."""
+    port = start + os.getpid() % 1000
+    while not port_is_free(port):
+        port += 1
+    return port

@@ -17,7 +17,6 @@ log (the test's own at DEBUG, the receiver's file, the CLI's output) and every p
 line, sampled while it all runs.
 """
 
-import os
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -42,13 +41,12 @@ from merge_pipeline.defs.sync_status_sensor import merge_sync_status_poll
 from merge_pipeline.defs.webhook_sensor import merge_webhook_sync
 from merge_pipeline.demo import WEBHOOK_PATH, receiver_process, register_receiver
 from merge_pipeline.merge.client import MergeClient
-from merge_pipeline.processes import port_is_free
 from merge_pipeline.settings import Settings
 from merge_pipeline.warehouse.accounts import LinkedAccount, account_token, save_account
 from merge_pipeline.warehouse.pipeline_tables import linked_accounts, webhook_inbox
 from merge_pipeline.warehouse.vault import TokenVault, generate_key
 from merge_pipeline_tests.cli_process import run_cli
-from merge_pipeline_tests.security.conftest import OwnDatabase
+from merge_pipeline_tests.security.conftest import OwnDatabase, free_port
 from merge_pipeline_tests.security.leaks import (
     CommandLines,
     Scan,
@@ -71,13 +69,6 @@ REFUSED_TOKEN = f"tok-LEAK-refused-{secrets.token_hex(12)}"
 #: the models each run materializes (a subset of the job, for time)
 SUBSET = {"hris": ("employee", "company"), "ats": ("candidate", "job")}
 MALFORMED_TOKEN = f"tok-LEAK-malformed-{secrets.token_hex(12)}\n"
-
-
-def _free_port(start: int) -> int:
-    port = start + os.getpid() % 1000
-    while not port_is_free(port):
-        port += 1
-    return port
 
 
 def _environment(database: OwnDatabase, base_url: str, key: str = OLD_KEY) -> dict[str, str]:
@@ -129,7 +120,7 @@ def leak_run(
         dg.instance_for_test(temp_dir=str(home)) as instance,
     ):
         env = _environment(own_database, sandbox.base_url)
-        port = _free_port(38010)
+        port = free_port(38010)
         receiver = receiver_process(port, env, receiver_log)
         receiver.start()
         try:

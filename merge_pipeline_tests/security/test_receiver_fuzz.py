@@ -27,8 +27,7 @@ from merge_pipeline.processes import ManagedProcess
 from merge_pipeline.warehouse.pipeline_tables import webhook_inbox
 from merge_pipeline.warehouse.vault import generate_key
 from merge_pipeline.webhooks.signature import SIGNATURE_HEADER, compute_signature
-from merge_pipeline_tests.security.conftest import OwnDatabase
-from merge_pipeline_tests.security.test_leak_scan import _free_port
+from merge_pipeline_tests.security.conftest import OwnDatabase, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -73,7 +72,7 @@ class Receiver:
 def receiver(
     own_database: OwnDatabase, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Receiver]:
-    port = _free_port(48010)
+    port = free_port(48010)
     env = {
         "MERGE_PIPELINE_API_KEY": "sk-fuzz-not-used",
         "MERGE_PIPELINE_BASE_URL": "http://127.0.0.1:9/api",  # Merge is not called by webhooks
