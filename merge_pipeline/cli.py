@@ -52,9 +52,19 @@ def generate_key_command() -> None:
 
 @main.command()
 @click.option("--data-dir", type=click.Path(path_type=Path), default=Path(".data"))
-@click.option("--port", type=int, default=3000, show_default=True, help="Dagster UI port.")
 @click.option(
-    "--receiver-port", type=int, default=8010, show_default=True, help="Webhook receiver port."
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=3000,
+    show_default=True,
+    help="Dagster UI port.",
+)
+@click.option(
+    "--receiver-port",
+    type=click.IntRange(1, 65535),
+    default=8010,
+    show_default=True,
+    help="Webhook receiver port.",
 )
 def demo(data_dir: Path, port: int, receiver_port: int) -> None:
     """Run the whole stack locally; Ctrl-C stops everything it started."""
@@ -166,6 +176,35 @@ def accounts_list() -> None:
                 f"{account.id}\t{account.category}\t{account.integration or '-'}\t"
                 f"{account.status or '-'}"
             )
+
+
+@accounts.command("rotate-key")
+def accounts_rotate_key() -> None:
+    """Re-encrypt every stored token with the first key of MERGE_PIPELINE_TOKEN_ENCRYPTION_KEY.
+
+    Put the new key first and keep the old ones after it (``new,old``); keys are read from the
+    environment or the env file only, never from arguments. All tokens change in one
+    transaction: if one cannot be decrypted, none is changed. Then the old keys can be dropped.
+    """
+    from merge_pipeline.warehouse.accounts import TokenRotationFailed, reencrypt_tokens
+    from merge_pipeline.warehouse.database import warehouse_engine
+    from merge_pipeline.warehouse.vault import TokenVault
+
+    settings = _settings_or_exit(api_key=False)
+    vault = TokenVault(settings.token_encryption_key)
+    engine = warehouse_engine(settings)
+    try:
+        with engine.begin() as connection:
+            count = reencrypt_tokens(connection, vault)
+    except TokenRotationFailed as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        engine.dispose()
+    click.echo(
+        f"re-encrypted {count} account token{'s' if count != 1 else ''} with the first key of "
+        "MERGE_PIPELINE_TOKEN_ENCRYPTION_KEY"
+        + ("; the other keys can now be removed" if vault.key_count > 1 else "")
+    )
 
 
 @main.command("models")

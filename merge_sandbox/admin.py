@@ -281,6 +281,25 @@ class SandboxAdmin:
     def add_fault(self, kind: str, **rule: Any) -> Json:
         return self._call("POST", "/faults", {"kind": kind, **rule})
 
+    def garble(
+        self,
+        shape: str,
+        count: int = 1,
+        account_id: str | None = None,
+        path_contains: str | None = None,
+        after: int = 0,
+    ) -> Json:
+        """The next ``count`` matching answers (after ``after`` good ones) are 200s whose body
+        is garbled as ``shape`` says (``merge_sandbox.faults.GARBLES``)."""
+        return self.add_fault(
+            "garble",
+            shape=shape,
+            remaining=count,
+            account_id=account_id,
+            path_contains=path_contains,
+            after=after,
+        )
+
     def error_burst(
         self,
         count: int,

@@ -18,7 +18,7 @@ from starlette.routing import Route, Router
 from merge_sandbox.accounts import ACCOUNT_STATUSES, LinkedAccount
 from merge_sandbox.adversity import Adversity
 from merge_sandbox.changes import change_moment, delete_row
-from merge_sandbox.faults import PLAN_LIMITS, FaultRule
+from merge_sandbox.faults import GARBLES, PLAN_LIMITS, FaultRule
 from merge_sandbox.link_page import link_page_routes
 from merge_sandbox.payloads import issue, sync_status
 from merge_sandbox.query import Rendering
@@ -394,8 +394,12 @@ class AdminApi:
         elif request.method == "POST":
             body = await _body(request)
             known = {f.name for f in fields(FaultRule)}
-            if body.get("kind") not in ("error", "slow", "drop") or set(body) - known:
-                raise AdminError(400, "fault needs kind error|slow|drop and known fields only")
+            if body.get("kind") not in ("error", "slow", "drop", "garble") or set(body) - known:
+                raise AdminError(
+                    400, "fault needs kind error|slow|drop|garble and known fields only"
+                )
+            if body["kind"] == "garble" and body.get("shape", "invalid_json") not in GARBLES:
+                raise AdminError(400, f"garble shape must be one of {', '.join(sorted(GARBLES))}")
             faults.rules.append(FaultRule(**body))
         return faults.describe()
 

@@ -18,6 +18,7 @@ from merge_sandbox import errors
 from merge_sandbox.admin_api import AdminApi, BackgroundMutations, admin_router
 from merge_sandbox.api import PER_ACCOUNT, MergeApi, dumps
 from merge_sandbox.errors import ApiError
+from merge_sandbox.faults import GARBLES
 from merge_sandbox.schedule import SyncSchedule, tick
 from merge_sandbox.state import Sandbox
 from merge_sandbox.sync import apply_changes, set_paused
@@ -136,6 +137,9 @@ class SandboxApp:
                 await asyncio.sleep(slow.seconds)
             status, body = await self.api.handle(match, account, request)
             payload = dumps(body)
+            garble = sandbox.faults.take("garble", account_id, path)
+            if garble is not None:
+                payload = GARBLES[garble.shape](payload)
             drop = sandbox.faults.take("drop", account_id, path)
         except ApiError as error:
             detail = {"detail": error.detail(sandbox.config.errors)}

@@ -21,7 +21,8 @@ The rules that make it exactly-once:
 * a record that cannot be mirrored is quarantined (kept whole with the reason) in its page's
   transaction while the rest of the page is stored; it is fetched again by id at the start of
   later syncs until it stores, and for a model without a retrieve-by-id endpoint the cursor does
-  not move while such a record waits, so nothing is lost either way.
+  not move while such a record waits (nor after a fetch that quarantined a record without a
+  usable id, which no id can fetch again), so nothing is lost either way.
 """
 
 import copy
@@ -642,6 +643,7 @@ class ModelSync:
         quarantine(connection, account_id, shaped.quarantined, self.sync_run_id)
         own = [q for q in shaped.quarantined if q.model_id == self._model.model_id]
         result.records_quarantined += len(own)
+        result.quarantined_without_id += sum(1 for q in own if q.record_id is None)
         result.records_received += len(own)
         stored = [row["id"] for row in shaped.rows]
         result.quarantine_resolved += resolve(connection, account_id, self._model.model_id, stored)
@@ -727,7 +729,18 @@ class ModelSync:
             self._record_listings(connection, fetch_start, result)
         result.quarantine_pending = pending_count(connection, account_id, self._model.model_id)
         cursor_after = fetch_start or result.cursor_before
-        if result.quarantine_pending and not self._retrievable and self._incremental:
+        if self._incremental and result.quarantined_without_id:
+            # records without a usable id were read this time: nothing can fetch them again
+            # by id, so the next fetch re-reads this window rather than leave them behind
+            cursor_after = result.cursor_before
+            log.warning(
+                "%s for %s: %d records without a usable id were quarantined; the cursor stays "
+                "where it was",
+                self._model.model_id,
+                account_id,
+                result.quarantined_without_id,
+            )
+        elif result.quarantine_pending and not self._retrievable and self._incremental:
             # nothing can fetch the waiting records by id: re-list them from the old cursor
             cursor_after = result.cursor_before
             log.warning(

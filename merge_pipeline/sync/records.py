@@ -176,7 +176,14 @@ class RecordShaper:
             ids[field_.name] = row[field_.name]
         if ids:
             raw = {**record, **ids}  # copy only when an expanded object must become an id
-        row["remote_was_deleted"] = bool(get("remote_was_deleted"))
+        deleted = get("remote_was_deleted")
+        if deleted is not None and not isinstance(deleted, bool):
+            # bool("false") is True: a flag of another type must not delete a live record
+            raise RecordShapeError(
+                f"{model.model_id} record whose 'remote_was_deleted' is a "
+                f"{type(deleted).__name__}, not a boolean"
+            )
+        row["remote_was_deleted"] = bool(deleted)
         row[RAW] = raw
         row[RAW_EXACT] = exact_json({**exact, **ids}) if exact is not record else None
         return row

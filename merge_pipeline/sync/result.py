@@ -24,6 +24,8 @@ class SyncResult:
     records_deleted: int = 0
     #: records of this model set aside this sync because they could not be mirrored
     records_quarantined: int = 0
+    #: of those, records no id can fetch again (not an object, no usable id): the cursor stays
+    quarantined_without_id: int = 0
     #: quarantined records of the pair stored (or found gone) this sync
     quarantine_resolved: int = 0
     #: quarantined records of the pair still waiting after this sync (the Dagster check's figure)

@@ -7,7 +7,7 @@ from pydantic import SecretStr
 from sqlalchemy.dialects.postgresql import insert
 
 from merge_pipeline.warehouse.pipeline_tables import linked_accounts
-from merge_pipeline.warehouse.vault import TokenVault
+from merge_pipeline.warehouse.vault import TokenDecryptionError, TokenVault
 
 
 class UnknownLinkedAccount(LookupError):
@@ -83,3 +83,34 @@ def deactivate_account(connection: sa.Connection, account_id: str) -> None:
         .where(linked_accounts.c.id == account_id)
         .values(is_active=False, updated_at=sa.func.now())
     )
+
+
+class TokenRotationFailed(RuntimeError):
+    """A stored token decrypts with none of the configured keys: nothing was re-encrypted."""
+
+
+def reencrypt_tokens(connection: sa.Connection, vault: TokenVault) -> int:
+    """Re-encrypt every stored token with the vault's first key; how many were.
+
+    Every row is locked and rewritten in the caller's transaction: if one token cannot be
+    decrypted, the caller's rollback leaves every token as it was (none lost, none half-rotated).
+    """
+    rows = connection.execute(
+        sa.select(linked_accounts.c.id, linked_accounts.c.token_ciphertext)
+        .order_by(linked_accounts.c.id)
+        .with_for_update()
+    ).all()
+    for account_id, ciphertext in rows:
+        try:
+            rotated = vault.rotate(ciphertext)
+        except TokenDecryptionError:
+            raise TokenRotationFailed(
+                f"the token of linked account {account_id} decrypts with none of the keys in "
+                "MERGE_PIPELINE_TOKEN_ENCRYPTION_KEY; nothing was re-encrypted"
+            ) from None
+        connection.execute(
+            sa.update(linked_accounts)
+            .where(linked_accounts.c.id == account_id)
+            .values(token_ciphertext=rotated)
+        )
+    return len(rows)

@@ -35,9 +35,19 @@ class TokenVault:
                 "does not include the key it was encrypted with"
             ) from None
 
+    @property
+    def key_count(self) -> int:
+        return self._key_count
+
     def rotate(self, ciphertext: bytes) -> bytes:
         """Re-encrypt with the first (newest) key."""
-        return self._fernet.rotate(bytes(ciphertext))
+        try:
+            return self._fernet.rotate(bytes(ciphertext))
+        except InvalidToken:
+            raise TokenDecryptionError(
+                "an account token could not be decrypted: MERGE_PIPELINE_TOKEN_ENCRYPTION_KEY "
+                "does not include the key it was encrypted with"
+            ) from None
 
 
 def generate_key() -> str:

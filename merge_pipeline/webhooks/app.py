@@ -18,7 +18,7 @@ import sqlalchemy.exc
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
@@ -102,6 +102,9 @@ async def _receive_webhook(receiver: _Receiver, request: Request) -> JSONRespons
             receiver.settings.webhook_max_body_bytes,
         )
         return _answer(413, "body too large")
+    except ClientDisconnect:  # nothing to answer, nothing stored: Merge sends it again
+        logger.warning("a webhook from %s was cut off before its whole body arrived", source)
+        return _answer(400, "the body was cut off")
     signature = request.headers.get(SIGNATURE_HEADER)
     if not signature_matches(body, receiver.signing_key, signature):
         reason = "bad signature" if signature else f"no {SIGNATURE_HEADER} header"
@@ -137,6 +140,9 @@ async def _exchange_public_token(receiver: _Receiver, request: Request) -> JSONR
         raw = await _bounded_body(request, _EXCHANGE_MAX_BODY_BYTES)
     except _BodyTooLarge:
         return _answer(413, "body too large")
+    except ClientDisconnect:
+        logger.warning("a public-token exchange was cut off before its whole body arrived")
+        return _answer(400, "the body was cut off")
     request_fields = _exchange_request(raw, receiver.categories)
     if isinstance(request_fields, str):
         return _answer(422, request_fields)

@@ -22,7 +22,7 @@ def _settings() -> Settings:
 
 @click.command("receiver")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", type=int, default=8010, show_default=True)
+@click.option("--port", type=click.IntRange(1, 65535), default=8010, show_default=True)
 def receiver_command(host: str, port: int) -> None:
     """Serve the webhook receiver (POST /webhooks/merge) until interrupted.
 
@@ -100,7 +100,7 @@ def exchange_command(category: str, public_token: str | None) -> None:
 @click.argument("account_id")
 @click.option(
     "--expiry-mins",
-    type=int,
+    type=click.IntRange(30, 10080),  # Merge's bounds (CONTRACT §5); over 720 for Magic Links
     default=None,
     help="How long the link stays valid (default MERGE_PIPELINE_RELINK_LINK_EXPIRY_MINS).",
 )

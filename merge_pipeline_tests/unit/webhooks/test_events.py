@@ -3,7 +3,7 @@
 import orjson
 import pytest
 
-from merge_pipeline.webhooks.events import InvalidWebhook, parse_event, without_token
+from merge_pipeline.webhooks.events import MAX_DEPTH, InvalidWebhook, parse_event, without_token
 
 LINKED = "LinkedAccount.linked"
 CATEGORIES = frozenset({"hris", "ats"})
@@ -85,3 +85,70 @@ def test_removing_the_token_leaves_the_original_payload_alone() -> None:
         {"data": {"is_relink": True}},
         TOKEN,
     )
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ({"hook": {"event": "Employee.synced\x00"}}, "hook.event holds a NUL character"),
+        (
+            {"hook": {"event": "Employee.synced"}, "linked_account": {"id": "a\x00"}},
+            "linked_account.id holds a NUL character",
+        ),
+        (
+            {"hook": {"event": LINKED}, "linked_account": {"id": "acct-1", "category": "hris"},
+             "data": {"account_token": "tok\x00en"}},
+            "the account token in the linked-account event of acct-1 has control or non-ASCII "
+            "characters",
+        ),
+        (
+            {"hook": {"event": LINKED}, "linked_account": {"id": "acct-1", "category": "hris"},
+             "data": {"account_token": f"{TOKEN}\n"}},
+            "the account token in the linked-account event of acct-1 has whitespace at either "
+            "end (often a newline from a file or a Secret)",
+        ),
+        (
+            {"hook": {"event": "Employee.synced"}, "data": [[[[[[[[[[]]]]]]]]]] * 1},
+            None,
+        ),
+    ],
+    ids=["nul-event", "nul-account-id", "nul-token", "newline-token", "ten-levels-is-fine"],
+)  # fmt: skip
+def test_what_postgresql_could_not_store_or_merge_could_not_be_sent_is_refused_by_name(
+    body: dict[str, object], reason: str | None
+) -> None:
+    raw = orjson.dumps(body)
+    if reason is None:
+        assert parse_event(raw, LINKED, CATEGORIES).payload == body
+        return
+    with pytest.raises(InvalidWebhook) as refused:
+        parse_event(raw, LINKED, CATEGORIES)
+    assert str(refused.value) == reason and TOKEN not in str(refused.value)
+
+
+def test_nuls_elsewhere_are_replaced_in_the_stored_payload() -> None:
+    body = {"hook": {"event": "Employee.synced"}, "data": {"na\x00me": ["a\x00b", 1]}}
+    event = parse_event(orjson.dumps(body), LINKED, CATEGORIES)
+    assert event.payload["data"] == {"na\ufffdme": ["a\ufffdb", 1]}
+    account_json = {"id": "acct-1", "category": "hris", "integration": "Bamboo\x00"}
+    linked = {
+        "hook": {"event": LINKED},
+        "data": {"account_token": TOKEN},
+        "linked_account": account_json,
+    }
+    account, _ = parse_event(orjson.dumps(linked), LINKED, CATEGORIES).linked or (None, None)
+    assert account is not None and account.integration == "Bamboo\ufffd"
+
+
+def test_nesting_deeper_than_the_limit_is_refused() -> None:
+    deep: object = 1
+    for _ in range(MAX_DEPTH):
+        deep = [deep]
+    body = orjson.dumps({"hook": {"event": "Employee.synced"}, "data": deep})
+    with pytest.raises(InvalidWebhook, match=f"nested deeper than {MAX_DEPTH} levels"):
+        parse_event(body, LINKED, CATEGORIES)
+
+
+def test_a_token_is_taken_out_of_any_event_that_carries_one() -> None:
+    body = {"hook": {"event": "Employee.synced"}, "data": {"account_token": TOKEN, "n": 1}}
+    assert parse_event(orjson.dumps(body), LINKED, CATEGORIES).payload["data"] == {"n": 1}
