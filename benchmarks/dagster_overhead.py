@@ -16,7 +16,7 @@ import dagster as dg
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from benchmarks.support import embedded_database
+from benchmarks.support import bench_database
 from merge_pipeline.warehouse.accounts import LinkedAccount, save_account
 from merge_pipeline.warehouse.pipeline_tables import sync_runs
 from merge_pipeline.warehouse.vault import TokenVault, generate_key
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
     key = generate_key()
     with (
         running_sandbox(accounts=1, records=100, api_key=API_KEY, categories=["hris"]) as sandbox,
-        embedded_database("bench_dagster") as engine,
+        bench_database("bench_dagster") as engine,
     ):
         [account] = sandbox.accounts
         with engine.begin() as connection:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from benchmarks.support import embedded_database
+from benchmarks.support import bench_database
 from merge_pipeline.catalog import load_catalog
 from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.merge.credentials import AccountCredentials
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> None:
     with (
         sandbox_process(accounts=1, records=1, api_key=API_KEY, extra_args=["--categories", "hris"])
         as sandbox,
-        embedded_database("bench_expand") as engine,
+        bench_database("bench_expand") as engine,
     ):  # fmt: skip
         settings = Settings(
             api_key=SecretStr(API_KEY),

@@ -16,7 +16,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from benchmarks.support import embedded_database
+from benchmarks.support import bench_database
 from merge_pipeline.catalog import load_catalog
 from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.merge.credentials import AccountCredentials
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     with (
         sandbox_process(accounts=1, records=1, api_key=API_KEY, extra_args=["--categories", "ats"])
         as sandbox,
-        embedded_database("bench_nested") as engine,
+        bench_database("bench_nested") as engine,
     ):  # fmt: skip
         settings = Settings(
             api_key=SecretStr(API_KEY),

@@ -22,7 +22,7 @@ import httpx
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from benchmarks.support import embedded_database
+from benchmarks.support import bench_database
 from merge_pipeline.warehouse.accounts import LinkedAccount, save_account
 from merge_pipeline.warehouse.vault import TokenVault, generate_key
 from merge_sandbox.admin import AccountInfo
@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         sandbox_process(
             accounts=2, records=1, api_key=API_KEY, extra_args=["--categories", "hris"]
         ) as sandbox,
-        embedded_database("bench_sync") as engine,
+        bench_database("bench_sync") as engine,
     ):
         big = sandbox.admin.create_account("hris", records=args.records * 10)
         small = sandbox.admin.create_account("hris", records=args.records)

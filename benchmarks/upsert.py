@@ -21,7 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from benchmarks.support import embedded_database
+from benchmarks.support import bench_database
 from merge_pipeline.catalog import load_catalog
 from merge_pipeline.sync.records import RecordShaper
 from merge_pipeline.warehouse.mirror_tables import mirror_tables
@@ -109,7 +109,7 @@ def run(records: int, page_size: int) -> dict[str, float]:
     table = mirror_tables()[model]
     source = fake_employees(records)
     seconds: dict[str, float] = {}
-    with embedded_database("bench_upsert") as engine:
+    with bench_database("bench_upsert") as engine:
         for label, strategy in STRATEGIES.items():
             account = f"bench-{uuid.uuid4()}"
             rows = RecordShaper(load_catalog(), model, account).shape_page(source).rows
