@@ -42,7 +42,7 @@ MODEL = "hris.Employee"
 MARGIN = 61 / 60
 
 
-def _peak(moments: list[float], window: float) -> int:
+def peak_in_window(moments: list[float], window: float) -> int:
     """The most arrivals within any ``window`` seconds (two pointers over sorted moments)."""
     peak, start = 0, 0
     for end, moment in enumerate(moments):
@@ -111,7 +111,7 @@ def measure(
             use = account_use(arrivals, accepted, limit, window)
             if use is not None:
                 uses.append(use)
-            peaks.append(_peak(arrivals, window))
+            peaks.append(peak_in_window(arrivals, window))
     failed = sum(1 for o in outcomes if not o.ok)
     return {
         "accounts": accounts,
@@ -145,11 +145,26 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         f"account, engine's shared limiter the same over {args.window * MARGIN:.2f} s "
         "(engine in one process)",
         rows,
-        ["accounts", "limit", "calls", "calls/account", "use median", "use min", "use ceiling",
-         "peak/limit", "429s", "failed syncs", "seconds"],  # fmt: skip
+        [
+            "accounts",
+            "limit",
+            "calls",
+            "calls/account",
+            "use median",
+            "use min",
+            "use ceiling",
+            "peak/limit",
+            "429s",
+            "failed syncs",
+            "seconds",
+        ],
         parameters=vars(args),
-        plot={"x": "accounts", "y": ["use median", "use min", "use ceiling"], "kind": "bar",
-              "ylabel": "share of the limit used"},  # fmt: skip
+        plot={
+            "x": "accounts",
+            "y": ["use median", "use min", "use ceiling"],
+            "kind": "bar",
+            "ylabel": "share of the limit used",
+        },
     )
     return rows
 

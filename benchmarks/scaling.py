@@ -5,21 +5,19 @@ Three hris accounts of ``N``, ``10 N`` and ``100 N`` records (the sandbox spread
 run), then ``--changes`` records change (the same number in each account, spread over its models
 by the sandbox) and the account is synced again. Measured per account: the initial and the
 incremental sync's wall time, calls (the sandbox's count) and peak RSS of the sync process
-(``wait4``'s ``ru_maxrss``, the kernel's figure). Ratios are against the smallest account:
-the incremental figures and the peak RSS should stay flat as the tables grow.
+(``VmHWM``, the child's own peak: see ``benchmarks.peak_rss``). Ratios are against the smallest
+account: the incremental figures and the peak RSS should stay flat as the tables grow.
 
 Run: ``python -m benchmarks.scaling [--records N] [--changes K]``.
 """
 
 import argparse
 import os
-import subprocess
-import sys
-import time
 from typing import Any
 
 from pydantic import SecretStr
 
+from benchmarks.child import run_cli
 from benchmarks.report import publish, ratio
 from benchmarks.support import bench_database
 from merge_pipeline.warehouse.accounts import LinkedAccount, save_account
@@ -34,19 +32,7 @@ CLOCK_STEP_S = 180.0
 
 def cli_sync(environment: dict[str, str], account_id: str) -> tuple[float, float, float]:
     """(seconds, peak RSS in MiB, CPU seconds) of ``merge-pipeline sync`` of one account."""
-    command = [
-        sys.executable, "-m", "merge_pipeline.cli", "sync", "--account", account_id,
-        "--no-progress",
-    ]  # fmt: skip
-    started = time.perf_counter()
-    process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-        command, env=environment, stdout=subprocess.DEVNULL
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError("merge-pipeline sync failed")
-    return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+    return run_cli(environment, "sync", "--account", account_id, "--no-progress")
 
 
 def run(records: int, changes: int) -> list[dict[str, Any]]:
@@ -77,7 +63,7 @@ def run(records: int, changes: int) -> list[dict[str, Any]]:
                     vault,
                 )
             sandbox.admin.reset_request_counts()
-            initial_s, initial_rss, initial_cpu = cli_sync(environment, info.id)
+            initial_s, initial_rss, _ = cli_sync(environment, info.id)
             initial_calls = sandbox.admin.count_requests(info.id)
             sandbox.admin.mutate(info.id, updates=changes)
             sandbox.admin.advance_clock(CLOCK_STEP_S)
@@ -116,12 +102,29 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         f"Scaling: hris accounts of 1x, 10x, 100x {args.records} records, {args.changes} records "
         "changed in each (merge-pipeline sync in a subprocess; ratios against 1x)",
         rows,
-        ["records", "size x", "changed", "initial s", "initial calls", "initial RSS MiB",
-         "initial RSS x", "incr s", "incr s x", "incr CPU s", "incr calls", "incr calls x",
-         "incr RSS MiB"],  # fmt: skip
+        [
+            "records",
+            "size x",
+            "changed",
+            "initial s",
+            "initial calls",
+            "initial RSS MiB",
+            "initial RSS x",
+            "incr s",
+            "incr s x",
+            "incr CPU s",
+            "incr calls",
+            "incr calls x",
+            "incr RSS MiB",
+        ],
         parameters=vars(args),
-        plot={"x": "records", "y": ["incr s x", "incr calls x", "initial RSS x", "size x"],
-              "kind": "line", "log": True, "ylabel": "ratio to the smallest (log)"},  # fmt: skip
+        plot={
+            "x": "records",
+            "y": ["incr s x", "incr calls x", "initial RSS x", "size x"],
+            "kind": "line",
+            "log": True,
+            "ylabel": "ratio to the smallest (log)",
+        },
     )
     return rows
 

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from benchmarks.report import publish, ratio
 from benchmarks.support import bench_database
 from merge_pipeline.catalog import load_catalog
 from merge_pipeline.sync.records import RecordShaper
@@ -127,12 +128,23 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     seconds = run(args.records, args.page_size)
     ceiling = seconds["ceiling: bare COPY"]
-    print(f"upsert of {args.records} {MODEL_ID} rows in pages of {args.page_size}")
-    for label, elapsed in seconds.items():
-        print(
-            f"  {label:<22} {args.records / elapsed:8.0f} rows/s"
-            f"   {elapsed / ceiling:5.2f}x the ceiling's time"
-        )
+    rows = [
+        {
+            "strategy": label,
+            "rows/s": args.records / elapsed,
+            "seconds": elapsed,
+            "x ceiling time": ratio(elapsed, ceiling),
+        }
+        for label, elapsed in seconds.items()
+    ]
+    publish(
+        "upsert",
+        f"upsert of {args.records} {MODEL_ID} rows in pages of {args.page_size}",
+        rows,
+        ["strategy", "rows/s", "seconds", "x ceiling time"],
+        parameters=vars(args),
+        plot={"x": "strategy", "y": ["x ceiling time"], "ylabel": "time / the bare COPY's"},
+    )
 
 
 if __name__ == "__main__":
