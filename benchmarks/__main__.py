@@ -41,8 +41,8 @@ FULL: Sequence[Stage] = (
     ("rate_use", rate_use.main, ["--accounts", "1", "10", "100"]),
     ("scaling", scaling.main, ["--records", "1000", "--changes", "50"]),
     ("rate_limit", rate_limit.main, []),
-    ("sensor_ticks", sensor_ticks.main, ["--accounts", "1000"]),
-    ("dagster_overhead", dagster_overhead.main, []),
+    ("sensor_ticks", sensor_ticks.main, ["--accounts", "500"]),
+    ("dagster_overhead", dagster_overhead.main, ["--runs", "2"]),
 )
 
 QUICK: Sequence[Stage] = (
@@ -52,10 +52,10 @@ QUICK: Sequence[Stage] = (
     ("nested_policy", nested_policy.main, ["--records", "1000", "--changed-jobs", "3"]),
     ("calls", calls.main, ["--records", "1000"]),
     ("triggers", triggers.main, ["--hours", "1", "--poll-ticks", "10", "--records", "300"]),
-    ("rate_use", rate_use.main, ["--accounts", "1", "10", "--records", "400"]),
-    ("scaling", scaling.main, ["--records", "200", "--changes", "30"]),
+    ("rate_use", rate_use.main, ["--accounts", "1", "10", "--records", "300"]),
+    ("scaling", scaling.main, ["--records", "100", "--changes", "30"]),
     ("rate_limit", rate_limit.main, ["--acquires", "100"]),
-    ("sensor_ticks", sensor_ticks.main, ["--accounts", "50"]),
+    ("sensor_ticks", sensor_ticks.main, ["--accounts", "30"]),
     ("dagster_overhead", dagster_overhead.main, ["--runs", "1", "--jobs", "sync_hris"]),
 )
 
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     slowest = max(timings, key=lambda r: r["seconds"]) if timings else None
     print()
     publish(
-        "stages_quick" if args.quick else "stages",
+        ("stages_quick" if args.quick else "stages") + ("_partial" if args.only else ""),
         f"{'make bench-quick' if args.quick else 'make bench'}: {total:.0f} s in all",
         timings,
         ["stage", "seconds", "share", "status"],
