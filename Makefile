@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SHARED ?= ../shared/merge
 
-.PHONY: help install demo test lint format typecheck defs pytest catalog bench adversarial clean
+.PHONY: help install demo test lint format typecheck defs pytest catalog bench bench-quick adversarial clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -48,8 +48,11 @@ pytest: install  ## the test suite alone
 catalog: install  ## regenerate merge_pipeline/catalog/catalog.json from ../shared/merge
 	$(BIN)/python -m merge_pipeline.catalog.generator --shared $(SHARED)
 
-bench: install  ## benchmarks: ratios against ceilings measured in the same run
+bench: install  ## every benchmark, full size (< 30 min): ratios, JSON + PNG in benchmarks/results/
 	$(BIN)/python -m benchmarks
+
+bench-quick: install  ## every benchmark, small (< 5 min; the landing checks run it)
+	$(BIN)/python -m benchmarks --quick
 
 #: each run of `make adversarial` turns one of these sandbox switches on (merge_sandbox/adversity.py)
 ADVERSITIES ?= hard_deletes delete_without_bump visibility_lag_seconds=3 list_order=descending \

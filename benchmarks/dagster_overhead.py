@@ -16,7 +16,8 @@ import dagster as dg
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from benchmarks.support import embedded_database
+from benchmarks.report import publish, ratio
+from benchmarks.support import bench_database
 from merge_pipeline.warehouse.accounts import LinkedAccount, save_account
 from merge_pipeline.warehouse.pipeline_tables import sync_runs
 from merge_pipeline.warehouse.vault import TokenVault, generate_key
@@ -24,6 +25,7 @@ from merge_pipeline_tests.dagster_stack import DagsterStack, dagster_stack
 from merge_sandbox.testing import running_sandbox
 
 API_KEY = "bench-api-key"
+JOBS = ("sync_hris", "sync_hris_multiprocess")
 
 
 def _timed_runs(
@@ -53,11 +55,14 @@ def _timed_runs(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Dagster run overhead per executor")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--jobs", nargs="+", default=list(JOBS), choices=JOBS, help="executors to compare"
+    )
     args = parser.parse_args(argv)
     key = generate_key()
     with (
         running_sandbox(accounts=1, records=100, api_key=API_KEY, categories=["hris"]) as sandbox,
-        embedded_database("bench_dagster") as engine,
+        bench_database("bench_dagster") as engine,
     ):
         [account] = sandbox.accounts
         with engine.begin() as connection:
@@ -78,20 +83,34 @@ def main(argv: list[str] | None = None) -> None:
         with dagster_stack(engine.url, environment, module="benchmarks.overhead_location") as stack:
             stack.wait_for_runs(account.id, 1)  # the discovery sensor's initial sync
             results = {
-                job: _timed_runs(stack, engine, job, account.id, args.runs)
-                for job in ("sync_hris", "sync_hris_multiprocess")
+                job: _timed_runs(stack, engine, job, account.id, args.runs) for job in args.jobs
             }
-    print(f"Dagster run overhead, hris account, {args.runs} runs each (median seconds):")
-    medians = {}
+    rows = []
     for job, figures in results.items():
         submit, run, sync = (statistics.median(column) for column in zip(*figures, strict=True))
-        medians[job] = run - sync
-        print(
-            f"  {job:<24} submit->end {submit:6.2f}  start->end {run:6.2f}  "
-            f"sync {sync:5.2f}  overhead in run {run - sync:5.2f}"
+        rows.append(
+            {
+                "job": job,
+                "submit->end s": submit,
+                "start->end s": run,
+                "sync s": sync,
+                "overhead in run s": run - sync,
+                "run / sync": ratio(run, sync),
+            }
         )
-    ratio = medians["sync_hris_multiprocess"] / max(medians["sync_hris"], 1e-9)
-    print(f"  multiprocess / in-process overhead: {ratio:.2f}x")
+    notes = []
+    if len(rows) == 2:
+        overhead = ratio(rows[1]["overhead in run s"], max(rows[0]["overhead in run s"], 1e-9))
+        notes.append(f"multiprocess / in-process overhead: {overhead}x")
+    publish(
+        "dagster_overhead",
+        f"Dagster run overhead, hris account, {args.runs} runs each (median seconds)",
+        rows,
+        ["job", "submit->end s", "start->end s", "sync s", "overhead in run s", "run / sync"],
+        parameters=vars(args),
+        plot={"x": "job", "y": ["submit->end s", "start->end s", "sync s"], "ylabel": "seconds"},
+        notes=notes,
+    )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from benchmarks.support import embedded_database
+from benchmarks.report import publish, ratio
+from benchmarks.support import bench_database
 from merge_pipeline.catalog import load_catalog
 from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.merge.credentials import AccountCredentials
@@ -47,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     with (
         sandbox_process(accounts=1, records=1, api_key=API_KEY, extra_args=["--categories", "hris"])
         as sandbox,
-        embedded_database("bench_expand") as engine,
+        bench_database("bench_expand") as engine,
     ):  # fmt: skip
         settings = Settings(
             api_key=SecretStr(API_KEY),
@@ -86,20 +87,40 @@ def main(argv: list[str] | None = None) -> None:
                 )
             costs[approach] = cost
     expanded, separate = costs["expanded"], costs["separate"]
-    print(f"{MODEL} with expand={','.join(expand)}")
-    print(f"  vs syncing {MODEL} and {', '.join(related)} separately ({args.records} records)")
-    for name, cost in costs.items():
-        print(
-            f"  {name:<9} {cost.calls:5d} calls {cost.bytes / 1e6:8.1f} MB "
-            f"{cost.seconds:6.1f} s  {cost.related_rows:6d} related rows stored"
-        )
-    calls = expanded.calls / separate.calls
-    size = expanded.bytes / separate.bytes
-    time_ratio = expanded.seconds / separate.seconds
-    print(
-        f"  expand saves {separate.calls - expanded.calls} calls ({calls:.2f}x the calls) and "
-        f"costs {size:.2f}x the bytes, {time_ratio:.2f}x the time; it stores only the related "
-        "rows employees point to"
+    rows = [
+        {
+            "approach": name,
+            "calls": cost.calls,
+            "MB": cost.bytes / 1e6,
+            "seconds": cost.seconds,
+            "related rows": cost.related_rows,
+            "calls x separate": ratio(cost.calls, separate.calls),
+            "bytes x separate": ratio(cost.bytes, separate.bytes),
+            "time x separate": ratio(cost.seconds, separate.seconds),
+        }
+        for name, cost in costs.items()
+    ]
+    publish(
+        "expand",
+        f"{MODEL} with expand={','.join(expand)} vs syncing {MODEL} and {', '.join(related)} "
+        f"separately ({args.records} records)",
+        rows,
+        [
+            "approach",
+            "calls",
+            "MB",
+            "seconds",
+            "related rows",
+            "calls x separate",
+            "bytes x separate",
+            "time x separate",
+        ],
+        parameters=vars(args),
+        plot={"x": "approach", "y": ["calls x separate", "bytes x separate", "time x separate"]},
+        notes=[
+            f"expand saves {separate.calls - expanded.calls} calls; it stores only the related "
+            "rows employees point to"
+        ],
     )
 
 

@@ -16,7 +16,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from benchmarks.support import embedded_database
+from benchmarks.report import publish, ratio
+from benchmarks.support import bench_database
 from merge_pipeline.catalog import load_catalog
 from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.merge.credentials import AccountCredentials
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     with (
         sandbox_process(accounts=1, records=1, api_key=API_KEY, extra_args=["--categories", "ats"])
         as sandbox,
-        embedded_database("bench_nested") as engine,
+        bench_database("bench_nested") as engine,
     ):  # fmt: skip
         settings = Settings(
             api_key=SecretStr(API_KEY),
@@ -100,16 +101,43 @@ def main(argv: list[str] | None = None) -> None:
         rows[f"changed-parents, {args.changed_jobs} jobs changed"] = _sync(
             engine, settings, account, NESTED, changed
         )
-    print(f"ATS account of {initial} records; a sync with nothing changed costs:")
-    print(f"  {len(incremental)} incremental models{'':<34} {flat_calls:5d} calls")
-    for name, result in rows.items():
-        print(_row(f"{NESTED} {name}", result))
     full = rows["changed-parents, full re-list due"].api_calls
     quiet = rows["changed-parents, nothing changed"].api_calls
     nightly = (full + (NIGHTS_PER_FULL_RELIST - 1) * quiet) / NIGHTS_PER_FULL_RELIST
-    print(
-        f"  nightly average, full re-list every {NIGHTS_PER_FULL_RELIST} nights: "
-        f"{nightly:.0f} calls for the questions (every-parent: {rows['every-parent'].api_calls})"
+    every_calls = rows["every-parent"].api_calls
+    table = [
+        {
+            "sync": f"{len(incremental)} incremental models, nothing changed",
+            "calls": flat_calls,
+            "x every-parent": ratio(flat_calls, every_calls),
+        }
+    ]
+    table += [
+        {
+            "sync": f"{NESTED} {name}",
+            "calls": r.api_calls,
+            "listed": r.parents_listed,
+            "skipped": r.parents_skipped,
+            "full re-list": r.full_relist,
+            "x every-parent": ratio(r.api_calls, every_calls),
+        }
+        for name, r in rows.items()
+    ]
+    table.append(
+        {
+            "sync": f"{NESTED} changed-parents, nightly average (full re-list every "
+            f"{NIGHTS_PER_FULL_RELIST} nights)",
+            "calls": nightly,
+            "x every-parent": ratio(nightly, every_calls),
+        }
+    )
+    publish(
+        "nested_policy",
+        f"ATS account of {initial} records: calls per nested policy",
+        table,
+        ["sync", "calls", "listed", "skipped", "full re-list", "x every-parent"],
+        parameters=vars(args),
+        plot={"x": "sync", "y": ["calls"], "ylabel": "calls", "log": True},
     )
 
 

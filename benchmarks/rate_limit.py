@@ -22,6 +22,7 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
+from benchmarks.report import publish, ratio
 from benchmarks.support import embedded_database
 from merge_pipeline.merge.ratelimit import RateLimiter
 from merge_pipeline.warehouse.migrate import migrate
@@ -94,17 +95,29 @@ def main(argv: list[str] | None = None) -> None:
     local = RateLimiter(UNREACHABLE_LIMIT, 61.0)
     in_memory = _timed(count, local.acquire)
 
-    def line(label: str, seconds: float, calls: int) -> None:
-        per_call_ms = seconds / count * 1000
-        print(f"  {label:<44} {per_call_ms:7.3f} ms/acquire  {calls / seconds:9.0f} acquires/s")
-
-    print(f"Rate-limit bookkeeping per Merge call ({count} acquires per process)")
-    line("ceiling: empty transaction", ceiling, count)
-    line("shared limiter, 1 process", alone, count)
-    line("shared limiter, 2 processes, same account", max(pair), 2 * count)
-    line("per-process limiter (no database)", in_memory, count)
-    print(f"  1 process: {alone / ceiling:.2f}x the empty transaction")
-    print(f"  2 processes: {max(pair) / ceiling:.2f}x the empty transaction (each)")
+    figures = [
+        ("ceiling: empty transaction", ceiling, count),
+        ("shared limiter, 1 process", alone, count),
+        ("shared limiter, 2 processes, same account", max(pair), 2 * count),
+        ("per-process limiter (no database)", in_memory, count),
+    ]
+    rows = [
+        {
+            "limiter": label,
+            "ms/acquire": seconds / count * 1000,
+            "acquires/s": calls / seconds,
+            "x empty transaction": ratio(seconds, ceiling),
+        }
+        for label, seconds, calls in figures
+    ]
+    publish(
+        "rate_limit",
+        f"Rate-limit bookkeeping per Merge call ({count} acquires per process)",
+        rows,
+        ["limiter", "ms/acquire", "acquires/s", "x empty transaction"],
+        parameters=vars(args),
+        plot={"x": "limiter", "y": ["ms/acquire"], "ylabel": "ms per acquire"},
+    )
 
 
 if __name__ == "__main__":

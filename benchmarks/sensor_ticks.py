@@ -25,6 +25,7 @@ import dagster as dg
 import sqlalchemy as sa
 from pydantic import SecretStr
 
+from benchmarks.report import publish, ratio
 from benchmarks.support import embedded_database
 from merge_pipeline.defs.resources import MergeApiResource, TokenVaultResource, WarehouseResource
 from merge_pipeline.defs.sync_status_sensor import merge_sync_status_poll
@@ -76,12 +77,16 @@ def _ticks(
     return figures
 
 
-def _report(what: str, figures: list[tuple[float, int]]) -> None:
+def _report(what: str, figures: list[tuple[float, int]]) -> dict[str, object]:
     seconds = [s for s, _ in figures]
-    print(
-        f"{what}: {len(figures)} ticks, {sum(r for _, r in figures)} runs requested; "
-        f"tick seconds median {statistics.median(seconds):.2f}, max {max(seconds):.2f}"
-    )
+    return {
+        "phase": what,
+        "ticks": len(figures),
+        "runs requested": sum(r for _, r in figures),
+        "median tick s": statistics.median(seconds),
+        "max tick s": max(seconds),
+        "max / 60 s limit": ratio(max(seconds), 60.0),
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -128,9 +133,10 @@ def main(argv: list[str] | None = None) -> None:
             return result
 
         rounds = -(-args.accounts // per_tick)
-        print(f"{args.accounts} hris accounts; poll reads {per_tick} accounts a tick")
-        _report("poll, first round (every model due)", _ticks(poll, lambda n: n >= rounds))
-        _report("poll, second round (nothing new)", _ticks(poll, lambda n: n >= rounds))
+        rows = [
+            _report("poll, first round (every model due)", _ticks(poll, lambda n: n >= rounds)),
+            _report("poll, second round (nothing new)", _ticks(poll, lambda n: n >= rounds)),
+        ]
 
         settings = Settings(
             api_key=SecretStr(API_KEY),
@@ -156,7 +162,6 @@ def main(argv: list[str] | None = None) -> None:
             assert isinstance(result, dg.SensorResult)
             return result
 
-        print(f"{events} webhook events in the inbox; the sensor reads {batch} a tick")
         state = {"cursor": 0}
 
         def drained(_: int) -> bool:
@@ -167,7 +172,16 @@ def main(argv: list[str] | None = None) -> None:
             state["cursor"] = json.loads(result.cursor or "{}").get("last_id", 0)
             return result
 
-        _report("webhooks", _ticks(tracked, drained))
+        rows.append(_report(f"webhooks ({events} events)", _ticks(tracked, drained)))
+    publish(
+        "sensor_ticks",
+        f"Sensor tick duration with {args.accounts} hris accounts (poll: {per_tick} accounts a "
+        f"tick; webhooks: {batch} events a tick)",
+        rows,
+        ["phase", "ticks", "runs requested", "median tick s", "max tick s", "max / 60 s limit"],
+        parameters=vars(args),
+        plot={"x": "phase", "y": ["median tick s", "max tick s"], "ylabel": "seconds per tick"},
+    )
 
 
 def _inbox_size(engine: sa.Engine) -> int:

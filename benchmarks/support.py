@@ -1,5 +1,6 @@
-"""What every benchmark needs: a throwaway embedded PostgreSQL database."""
+"""What every benchmark needs: a throwaway PostgreSQL database."""
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -9,7 +10,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from merge_pipeline.warehouse.migrate import migrate
-from merge_pipeline.warehouse.server import EmbeddedPostgres, ensure_database
+from merge_pipeline.warehouse.server import EmbeddedPostgres, ensure_database, with_database
 
 
 @contextmanager
@@ -25,3 +26,25 @@ def embedded_database(name: str) -> Iterator[sa.Engine]:
     finally:
         server.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@contextmanager
+def bench_database(name: str) -> Iterator[sa.Engine]:
+    """A fresh migrated database on ``MERGE_PIPELINE_DATABASE_URL``'s server (dropped afterwards),
+    or on a private embedded server when that is unset."""
+    url = os.environ.get("MERGE_PIPELINE_DATABASE_URL")
+    if not url:
+        with embedded_database(name) as engine:
+            yield engine
+        return
+    name = f"{name}_{os.getpid()}"
+    engine = sa.create_engine(ensure_database(url, name))
+    try:
+        migrate(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        admin = sa.create_engine(with_database(url, "postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

@@ -5,7 +5,8 @@ The sandbox runs as its own process (``merge-sandbox serve``). Three measurement
 * ceiling: a bare httpx client pages through the model (JSON decoded, nothing stored): a sync
   can never be faster than fetching;
 * the sync itself, ``merge-pipeline sync`` in a subprocess (what operators run), into a fresh
-  embedded PostgreSQL; its peak RSS comes from ``wait4`` (the kernel's count, not a sample);
+  embedded PostgreSQL; its peak RSS is the child's own ``VmHWM`` (``benchmarks.peak_rss``:
+  ``wait4``'s figure would include this process's size at fork);
 * the same sync of a model ten times smaller, to show memory does not grow with the model.
 
 Run: ``python -m benchmarks.sync [--records N]`` (``N`` records of ``hris.Employee``).
@@ -13,8 +14,6 @@ Run: ``python -m benchmarks.sync [--records N]`` (``N`` records of ``hris.Employ
 
 import argparse
 import os
-import subprocess
-import sys
 import time
 from typing import Any
 
@@ -22,7 +21,9 @@ import httpx
 import sqlalchemy as sa
 from pydantic import SecretStr
 
-from benchmarks.support import embedded_database
+from benchmarks.child import run_cli
+from benchmarks.report import publish, ratio
+from benchmarks.support import bench_database
 from merge_pipeline.warehouse.accounts import LinkedAccount, save_account
 from merge_pipeline.warehouse.vault import TokenVault, generate_key
 from merge_sandbox.admin import AccountInfo
@@ -60,17 +61,7 @@ def run_cli_sync(
         "MERGE_PIPELINE_DATABASE_URL": database_url,
         "MERGE_PIPELINE_RATE_LIMIT_PER_MINUTE": "1000000",
     }
-    command = [
-        sys.executable, "-m", "merge_pipeline.cli", "sync", "--account", account.id,
-        "--model", MODEL, "--no-progress",
-    ]  # fmt: skip
-    started = time.perf_counter()
-    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError("merge-pipeline sync failed")
-    return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+    return run_cli(environment, "sync", "--account", account.id, "--model", MODEL, "--no-progress")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
         sandbox_process(
             accounts=2, records=1, api_key=API_KEY, extra_args=["--categories", "hris"]
         ) as sandbox,
-        embedded_database("bench_sync") as engine,
+        bench_database("bench_sync") as engine,
     ):
         big = sandbox.admin.create_account("hris", records=args.records * 10)
         small = sandbox.admin.create_account("hris", records=args.records)
@@ -113,16 +104,53 @@ def main(argv: list[str] | None = None) -> None:
             ).scalar_one()
     assert stored == records, f"mirrored {stored} of {records}"
     latency = f", {args.latency * 1000:.0f} ms added per response" if args.latency else ""
-    print(f"initial sync of {records} {MODEL} records (sandbox in its own process{latency})")
-    print(f"  ceiling: bare paging        {records / ceiling_s:8.0f} records/s  {ceiling_s:6.1f} s")
-    print(
-        f"  merge-pipeline sync         {records / sync_s:8.0f} records/s  {sync_s:6.1f} s"
-        f"   {sync_s / ceiling_s:4.2f}x the ceiling's time"
+    rows = [
+        {
+            "run": "ceiling: bare paging",
+            "records": records,
+            "seconds": ceiling_s,
+            "records/s": records / ceiling_s,
+            "x ceiling time": 1.0,
+        },
+        {
+            "run": "merge-pipeline sync",
+            "records": records,
+            "seconds": sync_s,
+            "records/s": records / sync_s,
+            "x ceiling time": ratio(sync_s, ceiling_s),
+            "CPU s": cpu_s,
+            "us CPU/record": cpu_s / records * 1e6,
+            "peak RSS MiB": rss,
+        },
+        {
+            "run": "merge-pipeline sync, 1/10 the records",
+            "records": small_records,
+            "seconds": small_s,
+            "records/s": small_records / small_s,
+            "peak RSS MiB": small_rss,
+        },
+    ]
+    publish(
+        "sync_latency" if args.latency else "sync",
+        f"initial sync of {records} {MODEL} records (sandbox in its own process{latency})",
+        rows,
+        [
+            "run",
+            "records",
+            "seconds",
+            "records/s",
+            "x ceiling time",
+            "CPU s",
+            "us CPU/record",
+            "peak RSS MiB",
+        ],
+        parameters=vars(args),
+        plot={"x": "run", "y": ["records/s"], "ylabel": "records/s"},
+        notes=[
+            f"peak RSS {rss:.0f} MiB for {records} records, {small_rss:.0f} MiB for "
+            f"{small_records} (the small sync's rate includes process start-up)"
+        ],
     )
-    print(f"  sync process CPU: {cpu_s:.1f} s ({cpu_s / records * 1e6:.0f} us per record)")
-    print(f"  peak RSS of the sync process: {rss:.0f} MiB for {records} records,")
-    print(f"                               {small_rss:.0f} MiB for {small_records} records")
-    print(f"  (small sync: {small_records / small_s:.0f} records/s, process start-up included)")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from benchmarks.support import embedded_database
+from benchmarks.report import publish, ratio
+from benchmarks.support import bench_database
 from merge_pipeline.catalog import load_catalog
 from merge_pipeline.sync.records import RecordShaper
 from merge_pipeline.warehouse.mirror_tables import mirror_tables
@@ -109,7 +110,7 @@ def run(records: int, page_size: int) -> dict[str, float]:
     table = mirror_tables()[model]
     source = fake_employees(records)
     seconds: dict[str, float] = {}
-    with embedded_database("bench_upsert") as engine:
+    with bench_database("bench_upsert") as engine:
         for label, strategy in STRATEGIES.items():
             account = f"bench-{uuid.uuid4()}"
             rows = RecordShaper(load_catalog(), model, account).shape_page(source).rows
@@ -127,12 +128,23 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     seconds = run(args.records, args.page_size)
     ceiling = seconds["ceiling: bare COPY"]
-    print(f"upsert of {args.records} {MODEL_ID} rows in pages of {args.page_size}")
-    for label, elapsed in seconds.items():
-        print(
-            f"  {label:<22} {args.records / elapsed:8.0f} rows/s"
-            f"   {elapsed / ceiling:5.2f}x the ceiling's time"
-        )
+    rows = [
+        {
+            "strategy": label,
+            "rows/s": args.records / elapsed,
+            "seconds": elapsed,
+            "x ceiling time": ratio(elapsed, ceiling),
+        }
+        for label, elapsed in seconds.items()
+    ]
+    publish(
+        "upsert",
+        f"upsert of {args.records} {MODEL_ID} rows in pages of {args.page_size}",
+        rows,
+        ["strategy", "rows/s", "seconds", "x ceiling time"],
+        parameters=vars(args),
+        plot={"x": "strategy", "y": ["x ceiling time"], "ylabel": "time / the bare COPY's"},
+    )
 
 
 if __name__ == "__main__":
