@@ -7,8 +7,9 @@ each webhook delivered twice (``duplicate_probability=1``). Each simulated hour:
    reach the inbox;
 2. the webhook sensor ticks (its function, on a test Dagster instance) and each run it requests
    is carried out by the engine (the models the run request selects), calls counted;
-3. the ``/sync-status`` poll sensor ticks ``3600 / interval`` times (the default interval, 60 s),
-   and any run it requests is carried out the same way.
+3. the ``/sync-status`` poll sensor ticks ``3600 / interval`` times an hour (the interval: the
+   larger of the tick interval, 60 s, and an account's minimum re-poll interval, 300 s), and any
+   run it requests is carried out the same way.
 
 The sandbox counts every call per account and path. Printed per account: calls per hour from the
 poll, from the runs the webhooks asked for, from runs asked for by duplicates (runs beyond one
@@ -164,7 +165,10 @@ def run(
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """``poll_ticks`` per simulated hour (default: ``3600 / interval``, the real number); fewer
     keep a quick run short, and the poll's calls per hour are then scaled up from them."""
-    interval = load_automation_settings().sync_status_interval_s
+    automation = load_automation_settings()
+    # an account is read at most once per tick and once per minimum interval: simulated ticks
+    # come faster than real ones, so the interval is applied here, not by the sensor
+    interval = max(automation.sync_status_interval_s, automation.sync_status_min_account_interval_s)
     polls_per_hour = 3600 // interval
     ticks = poll_ticks or polls_per_hour
     key = generate_key()
@@ -172,6 +176,7 @@ def run(
         _environment(
             MERGE_PIPELINE_RATE_LIMIT_PER_MINUTE="1000000",
             MERGE_PIPELINE_WEBHOOK_SENSOR_SETTLE_S="0",
+            MERGE_PIPELINE_SYNC_STATUS_MIN_ACCOUNT_INTERVAL_S="0",
         ),
         running_sandbox(
             accounts=0,

@@ -353,6 +353,12 @@ class AutomationSettings(BaseSettings):
         le=50,
         description="A poll tick starts no new account after this long (the tick limit is 60 s).",
     )
+    sync_status_min_account_interval_s: int = Field(
+        default=300,
+        ge=0,
+        description="An account the poll read this recently is not read again yet (the poll "
+        "is a safety net: at most 3600/N calls per account per hour, whatever the tick rate).",
+    )
     sync_wait_for_all_models: str = Field(
         default="",
         description="Accounts (comma-separated ids, or *) synced only once every model of their "

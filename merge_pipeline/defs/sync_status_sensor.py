@@ -8,7 +8,8 @@ syncs not yet run become one run per account (``defs.sync_requests``). Calls go 
 shared rate limiter, so they count against the account's Merge limit like a run's. A failed
 read records nothing (unknown is not "no change"); when Merge itself fails (5xx, no answer, API
 key refused) the tick ends there, sparing its time budget. Held accounts (RELINK_NEEDED) are not
-asked.
+asked, nor accounts polled within ``MERGE_PIPELINE_SYNC_STATUS_MIN_ACCOUNT_INTERVAL_S`` (so a
+small deployment does not pay a call per account every tick).
 """
 
 import json
@@ -42,7 +43,7 @@ from merge_pipeline.planning.sync_reports import MalformedReport, SyncReport, re
 from merge_pipeline.settings import load_automation_settings
 from merge_pipeline.warehouse.account_holds import held_accounts
 from merge_pipeline.warehouse.accounts import UnknownLinkedAccount, account_token
-from merge_pipeline.warehouse.merge_syncs import apply_observations, remembered
+from merge_pipeline.warehouse.merge_syncs import apply_observations, recently_polled, remembered
 from merge_pipeline.warehouse.pipeline_tables import linked_accounts
 from merge_pipeline.warehouse.rate_limit import SharedRateLimits
 from merge_pipeline.warehouse.vault import TokenVault
@@ -101,6 +102,9 @@ def merge_sync_status_poll(
         start = read_offset(context.cursor) % len(accounts)
         batch = (accounts[start:] + accounts[:start])[: automation.sync_status_accounts_per_tick]
         held = held_accounts(connection, [a for a, _ in batch])
+        fresh = recently_polled(
+            connection, [a for a, _ in batch], automation.sync_status_min_account_interval_s
+        )
         visited = 0
         with MergeClient(
             settings,
@@ -114,6 +118,9 @@ def merge_sync_status_poll(
                 visited += 1
                 if account_id in held:
                     counts["held"] += 1
+                    continue
+                if account_id in fresh:
+                    counts["polled recently"] += 1
                     continue
                 try:
                     rows = _read(

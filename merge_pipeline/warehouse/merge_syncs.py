@@ -249,3 +249,21 @@ def handled_sync(connection: sa.Connection, account_id: str, model_id: str) -> H
         )
     ).first()
     return HandledSync(*row) if row is not None and row.handled_sync_id is not None else None
+
+
+def recently_polled(connection: sa.Connection, ids: Sequence[str], seconds: float) -> set[str]:
+    """Accounts of ``ids`` whose sync status the poll stored within ``seconds`` (a row a
+    webhook updated later no longer counts: such an account may be polled again sooner)."""
+    if not ids or seconds <= 0:
+        return set()
+    since = sa.func.now() - sa.func.make_interval(0, 0, 0, 0, 0, 0, seconds)
+    query = (
+        sa.select(table.c.linked_account_id)
+        .where(
+            table.c.linked_account_id.in_(list(ids)),
+            table.c.observed_by == "poll",
+            table.c.observed_at > since,
+        )
+        .distinct()
+    )
+    return set(connection.execute(query).scalars())

@@ -73,8 +73,9 @@ def world(
 
 @pytest.fixture
 def settled(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Inbox rows are read at once (the settle time is tested on its own)."""
+    """Inbox rows are read at once, an account may be polled every tick (each tested alone)."""
     monkeypatch.setenv("MERGE_PIPELINE_WEBHOOK_SENSOR_SETTLE_S", "0")
+    monkeypatch.setenv("MERGE_PIPELINE_SYNC_STATUS_MIN_ACCOUNT_INTERVAL_S", "0")
 
 
 def _last_inbox_id(engine: sa.Engine) -> int:
@@ -347,6 +348,21 @@ def test_a_poll_tick_reads_at_most_its_share_of_accounts(
     world.poll_tick()
     polled = [world.status(a.id) is not None for a in linked]
     assert (first, world.poll_cursor, polled) == (2, '{"offset": 1}', [True, True, True])
+
+
+def test_an_account_polled_recently_is_not_polled_again_yet(
+    world: World, admin: SandboxAdmin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MERGE_PIPELINE_SYNC_STATUS_MIN_ACCOUNT_INTERVAL_S", "3600")
+    info = world.link()
+    admin.reset_request_counts()
+    world.poll_tick()
+    world.poll_cursor = None
+    world.poll_tick()
+    assert admin.count_requests(account_id=info.id, path_contains="/sync-status") == 1
+    monkeypatch.setenv("MERGE_PIPELINE_SYNC_STATUS_MIN_ACCOUNT_INTERVAL_S", "0")
+    world.poll_tick()
+    assert admin.count_requests(account_id=info.id, path_contains="/sync-status") == 2
 
 
 def test_a_webhook_tick_reads_at_most_its_batch(
