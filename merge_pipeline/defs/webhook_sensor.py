@@ -74,19 +74,18 @@ class _Tick:
     ) -> None:
         account = str(event.account_id)
         known = self.partitions.setdefault(category, set())
-        if account not in known:
+        new = account not in known
+        if new:
             known.add(account)
             self.new_partitions.setdefault(category, []).append(account)
-            if account not in self.held:
+        if new or not event.is_relink:
+            # a new account; or a partition never synced: discovery adds an account Merge lists
+            # before its token arrived without a sync. Any run at all (discovery's initial sync,
+            # the poll's) already did what an initial sync would.
+            if account not in self.held and not _has_runs(instance, account):
                 self.runs.append(
                     sync_request(category, account, run_key=f"initial:{account}", trigger=TRIGGER)
                 )
-        elif not event.is_relink and account not in self.held and not _has_runs(instance, account):
-            # a partition already, but never synced: discovery saw Merge list the account
-            # before its token arrived (it adds such accounts without an initial sync)
-            self.runs.append(
-                sync_request(category, account, run_key=f"initial:{account}", trigger=TRIGGER)
-            )
         elif event.is_relink and account not in self.held:
             self.runs.append(
                 sync_request(
