@@ -9,6 +9,9 @@ only, and ``dagster-daemon`` runs the sensors and the runs they request on a Pos
    fires ``LinkedAccount.linked`` with the token); Merge then syncs them (each sync is paced by
    the test, so each one can be counted); the mirror equals the sandbox, and each model of each
    Merge sync was fetched by exactly one run, whatever the webhooks did and the poll saw.
+   Counted per (account, top-level model), not per account: a sync whose webhooks straddle two
+   sensor ticks is fetched by two runs of disjoint models, which is no extra fetch. Each
+   account also has exactly one ``initial:`` run (all models) from its linked webhook.
 2. An account needing relinking fails its check, gets no run even when Merge's (late) synced
    webhooks arrive, and after ``merge-pipeline accounts relink`` plus the end user's link page
    its check passes and Merge's own scheduled syncs reach the mirror again.
