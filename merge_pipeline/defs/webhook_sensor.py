@@ -4,8 +4,9 @@ Reads ``merge_pipeline.webhook_inbox`` after its cursor (``{"last_id": N}``), at
 ``MERGE_PIPELINE_WEBHOOK_SENSOR_BATCH`` events a tick, only rows older than
 ``MERGE_PIPELINE_WEBHOOK_SENSOR_SETTLE_S`` (so no row still committing is passed by the cursor):
 
-* the linked-account event: a new account becomes a partition and gets its initial sync; a
-  relink gets a sync (Merge syncs again after a relink);
+* the linked-account event: a new account becomes a partition and gets its initial sync (so
+  does a partition never synced: discovery adds an account Merge lists before its token
+  arrives, without a sync); a relink gets a sync (Merge syncs again after a relink);
 * ``LinkedAccount.synced`` / ``{Model}.synced``: each model's report is judged by
   ``planning.merge_syncs.webhook_verdict`` and stored; finished syncs not yet run become one
   run per account (``defs.sync_requests``), so a repeated, late or reordered webhook, or one
@@ -25,7 +26,7 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
-from merge_pipeline.defs.jobs import SYNC_JOBS, sync_request
+from merge_pipeline.defs.jobs import ACCOUNT_TAG, SYNC_JOBS, sync_request
 from merge_pipeline.defs.partitions import ACCOUNT_PARTITIONS, partitions_name
 from merge_pipeline.defs.resources import (
     MergeApiResource,
@@ -68,13 +69,20 @@ class _Tick:
         context.log.warning(f"webhook inbox #{inbox_id} skipped: {why}")
         self.skipped[kind] += 1
 
-    def linked(self, inbox_id: int, event: InboxEvent, category: str) -> None:
+    def linked(
+        self, instance: dg.DagsterInstance, inbox_id: int, event: InboxEvent, category: str
+    ) -> None:
         account = str(event.account_id)
         known = self.partitions.setdefault(category, set())
-        if account not in known:
+        new = account not in known
+        if new:
             known.add(account)
             self.new_partitions.setdefault(category, []).append(account)
-            if account not in self.held:
+        if new or not event.is_relink:
+            # a new account; or a partition never synced: discovery adds an account Merge lists
+            # before its token arrived without a sync. Any run at all (discovery's initial sync,
+            # the poll's) already did what an initial sync would.
+            if account not in self.held and not _has_runs(instance, account):
                 self.runs.append(
                     sync_request(category, account, run_key=f"initial:{account}", trigger=TRIGGER)
                 )
@@ -148,6 +156,13 @@ def merge_webhook_sync(
     )
 
 
+def _has_runs(instance: dg.DagsterInstance, account_id: str) -> bool:
+    """Whether any run (in any state) was ever requested for the account."""
+    return bool(
+        instance.get_run_ids(filters=dg.RunsFilter(tags={ACCOUNT_TAG: account_id}), limit=1)
+    )
+
+
 def _start_tick(
     instance: dg.DagsterInstance,
     connection: sa.Connection,
@@ -198,7 +213,7 @@ def _handle(
         )
         return
     if event.kind == "linked":
-        tick.linked(inbox_id, event, category)
+        tick.linked(context.instance, inbox_id, event, category)
         return
     for report in event.reports:
         if (problem := model_problem(report, category)) is not None:

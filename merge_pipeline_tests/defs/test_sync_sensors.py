@@ -426,6 +426,24 @@ def test_a_linked_account_becomes_a_partition_with_its_initial_sync_and_a_relink
     assert [r.run_key.split(":")[0] for r in relink if r.run_key] == ["relink"]
 
 
+def test_an_account_discovery_added_before_its_token_came_gets_its_initial_sync_from_the_link(
+    world: World, sandbox: RunningSandbox, settings: Any
+) -> None:
+    """Merge lists a new account at once; its linked webhook (the token) may come later. The
+    discovery sensor then made it a partition without a sync: the webhook must not assume one."""
+    merge_settings = settings.model_copy(update={"base_url": sandbox.base_url})
+    with MergeClient(merge_settings) as client:
+        token = client.create_link_token(
+            "hris", f"origin-{uuid.uuid4().hex[:10]}", "Acme", "it@acme.example", ["hris"]
+        )
+    done = world.admin.complete_link(token["link_token"], records=5, finish_initial_sync=False)
+    account_id = str(done["account_id"])
+    world.instance.add_dynamic_partitions("hris_accounts", [account_id])  # discovery, no token
+    world.wait_for_inbox(account_id, 1)
+    initial = _for(world.webhook_tick(), account_id)
+    assert [r.run_key for r in initial] == [f"initial:{account_id}"]
+
+
 def test_an_account_waiting_for_every_model_gets_one_run_once_all_reported(
     world: World, admin: SandboxAdmin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
