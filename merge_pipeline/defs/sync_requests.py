@@ -5,6 +5,7 @@ pending syncs into run requests, claiming each sync by compare-and-set first, so
 the other sensor (or an earlier tick) already claimed is never requested twice.
 """
 
+import json
 from collections.abc import Callable, Mapping
 from functools import cache
 
@@ -107,3 +108,13 @@ def due_run_requests(
         )
     connection.commit()
     return requests
+
+
+def cursor_count(cursor: str | None, field: str) -> int:
+    """A non-negative whole number kept in a sensor's JSON cursor (0 when absent or unreadable:
+    a cursor from an older version starts the sensor over rather than failing its ticks)."""
+    try:
+        value = json.loads(cursor or "{}").get(field, 0)
+    except (ValueError, AttributeError):
+        return 0
+    return value if isinstance(value, int) and value >= 0 else 0

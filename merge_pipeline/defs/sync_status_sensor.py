@@ -29,7 +29,7 @@ from merge_pipeline.defs.resources import (
     WarehouseResource,
     run_settings,
 )
-from merge_pipeline.defs.sync_requests import due_run_requests, model_problem
+from merge_pipeline.defs.sync_requests import cursor_count, due_run_requests, model_problem
 from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.merge.credentials import AccountCredentials, MalformedAccountToken
 from merge_pipeline.merge.errors import (
@@ -49,14 +49,6 @@ from merge_pipeline.warehouse.rate_limit import SharedRateLimits
 from merge_pipeline.warehouse.vault import TokenVault
 
 TRIGGER = "sync-status"
-
-
-def read_offset(cursor: str | None) -> int:
-    try:
-        value = json.loads(cursor or "{}").get("offset", 0)
-    except (ValueError, AttributeError):
-        return 0
-    return value if isinstance(value, int) and value >= 0 else 0
 
 
 def pollable_accounts(
@@ -99,7 +91,7 @@ def merge_sync_status_poll(
         accounts = pollable_accounts(context.instance, connection)
         if not accounts:
             return dg.SensorResult(cursor=json.dumps({"offset": 0}))
-        start = read_offset(context.cursor) % len(accounts)
+        start = cursor_count(context.cursor, "offset") % len(accounts)
         batch = (accounts[start:] + accounts[:start])[: automation.sync_status_accounts_per_tick]
         held = held_accounts(connection, [a for a, _ in batch])
         fresh = recently_polled(

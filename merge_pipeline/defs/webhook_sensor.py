@@ -34,7 +34,12 @@ from merge_pipeline.defs.resources import (
     WarehouseResource,
     run_settings,
 )
-from merge_pipeline.defs.sync_requests import due_run_requests, model_problem, observe
+from merge_pipeline.defs.sync_requests import (
+    cursor_count,
+    due_run_requests,
+    model_problem,
+    observe,
+)
 from merge_pipeline.planning.merge_syncs import webhook_verdict
 from merge_pipeline.planning.sync_reports import EventNames, InboxEvent, MalformedReport, read_event
 from merge_pipeline.settings import load_automation_settings
@@ -42,15 +47,6 @@ from merge_pipeline.warehouse.account_holds import held_accounts
 from merge_pipeline.warehouse.pipeline_tables import linked_accounts, webhook_inbox
 
 TRIGGER = "webhook"
-
-
-def read_cursor(cursor: str | None) -> int:
-    """The last inbox id handled (0 before the first tick, or for an unreadable cursor)."""
-    try:
-        value = json.loads(cursor or "{}").get("last_id", 0)
-    except (ValueError, AttributeError):
-        return 0
-    return value if isinstance(value, int) and value >= 0 else 0
 
 
 @dataclass
@@ -114,7 +110,7 @@ def merge_webhook_sync(
         account_synced=automation.webhook_account_synced_event,
         model_synced=automation.webhook_model_synced_event,
     )
-    last_id = read_cursor(context.cursor)
+    last_id = cursor_count(context.cursor, "last_id")  # the last inbox id handled
     settle = automation.webhook_sensor_settle_s
     with warehouse.engine().connect() as connection:
         rows = connection.execute(
