@@ -25,6 +25,7 @@ from benchmarks import (
     sync,
     triggers,
     upsert,
+    webhook_burst,
 )
 from benchmarks.report import publish
 
@@ -43,6 +44,7 @@ FULL: Sequence[Stage] = (
     ("rate_limit", rate_limit.main, []),
     ("sensor_ticks", sensor_ticks.main, ["--accounts", "500"]),
     ("dagster_overhead", dagster_overhead.main, ["--runs", "2"]),
+    ("webhook_burst", webhook_burst.main, ["--events", "10000"]),
 )
 
 QUICK: Sequence[Stage] = (
@@ -57,6 +59,7 @@ QUICK: Sequence[Stage] = (
     ("rate_limit", rate_limit.main, ["--acquires", "100"]),
     ("sensor_ticks", sensor_ticks.main, ["--accounts", "30"]),
     ("dagster_overhead", dagster_overhead.main, ["--runs", "1", "--jobs", "sync_hris"]),
+    ("webhook_burst", webhook_burst.main, ["--events", "1000"]),
 )
 
 

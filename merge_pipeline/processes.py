@@ -135,6 +135,19 @@ class ManagedProcess:
             time.sleep(0.25)
         raise TimeoutError(f"{self.name} did not answer {self.ready_url} within {timeout_s:.0f}s")
 
+    def kill(self) -> None:
+        """SIGKILL the process group at once, as a crash would end it (no clean shutdown);
+        ``start`` may then start it again."""
+        if self._process is None:
+            return
+        try:
+            os.killpg(self._process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self._process.wait(timeout=30)
+        log.info("killed %s", self.name)
+        self._process = None
+
     def stop(self, grace_s: float = 10.0) -> None:
         """SIGTERM the process group, then SIGKILL whatever is left after ``grace_s``."""
         if self._process is None:
