@@ -12,7 +12,9 @@ Once ``--kill-at`` of the deliveries are answered, the receiver is SIGKILLed and
 Like Merge, the sender retries every delivery that got no answer or a 5xx (backing off) until it
 gets one. Afterwards the inbox is compared with what was sent, by body SHA-256: every valid
 event stored exactly once (``lost`` must be 0), no forged one stored. Throughput is valid events
-stored per second of the whole burst, restart included; latency is that of the answers.
+stored per second of the whole burst, restart included; latency is that of the answers. The
+table splits the attempts by when they started: before the kill (those cut by it get no answer),
+between the kill and the restarted receiver's first health answer, and after it.
 
 Run: ``python -m benchmarks.webhook_burst [--events N] [--concurrency N] [--kill-at F]``.
 """
@@ -107,10 +109,14 @@ def plan(events: int, seed: int = SEED) -> list[Delivery]:
         Delivery("valid", body, sign(body, SIGNING_KEY))
         for body in (_body(i, models[i % len(models)], moment) for i in range(events))
     ]
-    duplicates = [Delivery("duplicate", d.body, d.signature) for d in rng.sample(valid, events // 20)]
+    duplicates = [
+        Delivery("duplicate", d.body, d.signature) for d in rng.sample(valid, events // 20)
+    ]
     forged = [
         Delivery("forged", body, sign(body, FORGING_KEY))
-        for body in (_body(events + i, models[i % len(models)], moment) for i in range(events // 50))
+        for body in (
+            _body(events + i, models[i % len(models)], moment) for i in range(events // 50)
+        )
     ]
     deliveries = valid + duplicates + forged
     rng.shuffle(deliveries)
@@ -253,8 +259,16 @@ def main(argv: list[str] | None = None) -> None:
     first = min(a.started for a in burst.attempts)
     phases = [
         ("before the kill", [a for a in burst.attempts if a.started < killed], killed - first),
-        ("kill to ready", [a for a in burst.attempts if killed <= a.started < ready], ready - killed),
-        ("after restart", [a for a in burst.attempts if a.started >= ready], first + seconds - ready),
+        (
+            "kill to ready",
+            [a for a in burst.attempts if killed <= a.started < ready],
+            ready - killed,
+        ),
+        (
+            "after restart",
+            [a for a in burst.attempts if a.started >= ready],
+            first + seconds - ready,
+        ),
         ("whole burst", burst.attempts, seconds),
     ]
     rows = [_phase_row(name, attempts, span) for name, attempts, span in phases]

@@ -8,6 +8,7 @@ A service is ready only when its own answer comes back: another program on the s
 too (a 404 is still an answer), so each service names a check of the response's content.
 """
 
+import contextlib
 import logging
 import os
 import signal
@@ -140,10 +141,8 @@ class ManagedProcess:
         ``start`` may then start it again."""
         if self._process is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self._process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self._process.wait(timeout=30)
         log.info("killed %s", self.name)
         self._process = None

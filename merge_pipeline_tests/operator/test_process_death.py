@@ -1,5 +1,6 @@
 """A service that dies is named with how it ended, and the demo says what it stops because of it."""
 
+import os
 import signal
 import sys
 
@@ -48,3 +49,19 @@ def test_a_real_process_that_dies_is_described_by_its_end(code: str, expected: s
         assert expected in describe_exit(process.name, process.exit_code)
     finally:
         process.stop()
+
+
+def test_kill_ends_a_process_that_ignores_sigterm_and_it_can_start_again() -> None:
+    stubborn = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+    process = ManagedProcess("stubborn", [sys.executable, "-c", stubborn])
+    process.start()
+    try:
+        pid = process._process.pid  # type: ignore[union-attr]
+        process.kill()
+        assert not process.running
+        with pytest.raises(ProcessLookupError):
+            os.killpg(pid, 0)  # the whole group is gone
+        process.start()
+        assert process.running
+    finally:
+        process.stop(grace_s=0.1)
