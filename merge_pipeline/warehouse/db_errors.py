@@ -43,6 +43,11 @@ _BY_CLASS: dict[str, str] = {
 #: lower-case fragment of libpq's message -> what happened (connections without a SQLSTATE)
 _BY_LIBPQ_TEXT: tuple[tuple[str, str], ...] = (
     ("connection refused", "the warehouse database is unreachable (connection refused)"),
+    # a unix-socket URL (the embedded server's) whose server is not running
+    (
+        "no such file or directory",
+        "the warehouse database is unreachable (no server on its socket: is it running?)",
+    ),
     ("could not translate host name", "the warehouse database host name does not resolve"),
     ("name or service not known", "the warehouse database host name does not resolve"),
     ("timeout expired", "the warehouse database did not answer in time (connect timeout)"),

@@ -22,7 +22,13 @@ def _settings() -> Settings:
 
 @click.command("receiver")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", type=click.IntRange(1, 65535), default=8010, show_default=True)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8010,
+    show_default=True,
+    help="0: any free port (the URL is logged).",
+)
 def receiver_command(host: str, port: int) -> None:
     """Serve the webhook receiver (POST /webhooks/merge) until interrupted.
 

@@ -42,7 +42,7 @@ CASES: list[tuple[list[str], dict[str, str | None], str]] = [
     (["receiver"], {"MERGE_PIPELINE_WEBHOOK_SIGNING_KEY": None},
      "Error: MERGE_PIPELINE_WEBHOOK_SIGNING_KEY is required by the webhook receiver"),
     (["receiver", "--port", "99999"], {},
-     "Error: Invalid value for '--port': 99999 is not in the range 1<=x<=65535."),
+     "Error: Invalid value for '--port': 99999 is not in the range 0<=x<=65535."),
     (["receiver", "--port", "eighty"], {},
      "Error: Invalid value for '--port': 'eighty' is not a valid integer"),
     (["receiver"], {"MERGE_PIPELINE_DATABASE_URL": UNREACHABLE},

@@ -24,6 +24,12 @@ from merge_pipeline.warehouse.db_errors import explain_database_error
             "Is the server running on that host and accepting TCP/IP connections?",
             "the warehouse database is unreachable (connection refused)",
         ),
+        (
+            None,
+            'connection to server on socket "/d/pg/.s.PGSQL.5432" failed: No such file or '
+            "directory\n\tIs the server running locally and accepting connections on that socket?",
+            "the warehouse database is unreachable (no server on its socket: is it running?)",
+        ),
         (None, 'could not translate host name "db.invalid" to address', "does not resolve"),
         (
             None,

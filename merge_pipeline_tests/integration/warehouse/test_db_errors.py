@@ -34,7 +34,9 @@ def test_a_lock_timeout_says_so(engine: sa.Engine) -> None:
 
 
 def test_a_refused_connection_says_unreachable(database_url: URL, closed_port: int) -> None:
-    nowhere = sa.create_engine(database_url.set(host="127.0.0.1", port=closed_port))
+    # over TCP, whatever the session's server (the embedded one's URL names a socket)
+    tcp = database_url.set(host="127.0.0.1", port=closed_port, query={})
+    nowhere = sa.create_engine(tcp)
     with pytest.raises(sqlalchemy.exc.OperationalError) as raised:
         nowhere.connect()
     nowhere.dispose()
