@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from merge_pipeline.defs import jobs
 from merge_pipeline.defs.assets import CATEGORY_ASSETS
 from merge_pipeline.defs.checks import all_findings, check_evaluation
-from merge_pipeline.defs.discovery import SENSOR_RETRIES, confirmed_deleted, retire_account
+from merge_pipeline.defs.discovery import confirmed_deleted, retire_account, sensor_client
 from merge_pipeline.defs.jobs import SYNC_JOBS, sync_request
 from merge_pipeline.defs.resources import (
     MergeApiResource,
@@ -64,7 +64,6 @@ from merge_pipeline.warehouse.account_health import (
 from merge_pipeline.warehouse.account_holds import HOLDING_STATUSES, held_accounts
 from merge_pipeline.warehouse.accounts import LinkedAccount, account_token, list_accounts
 from merge_pipeline.warehouse.pipeline_tables import linked_accounts, webhook_inbox
-from merge_pipeline.warehouse.rate_limit import SharedRateLimits
 from merge_pipeline.warehouse.vault import TokenVault
 
 SENSOR_NAME = "account_health"
@@ -115,11 +114,7 @@ def account_health(
     vault = token_vault.vault()
     runs: list[dg.RunRequest] = []
     with (
-        MergeClient(
-            settings,
-            retry_policy=SENSOR_RETRIES,
-            rate_limiters=SharedRateLimits.from_settings(engine, settings),
-        ) as client,
+        sensor_client(settings, engine) as client,
         engine.connect() as connection,
     ):
         cursor.inbox_id = _read_inbox(context, client, connection, vault, automation, cursor)

@@ -25,7 +25,7 @@ from merge_pipeline.merge.credentials import AccountCredentials, MalformedAccoun
 from merge_pipeline.merge.errors import InvalidAccountToken, MergeError, MergeNotFound
 from merge_pipeline.merge.retry import RetryPolicy
 from merge_pipeline.planning.partitions import PartitionPlan, plan_partitions
-from merge_pipeline.settings import load_automation_settings
+from merge_pipeline.settings import Settings, load_automation_settings
 from merge_pipeline.warehouse.account_holds import held_accounts
 from merge_pipeline.warehouse.accounts import account_token, deactivate_account, list_accounts
 from merge_pipeline.warehouse.purge import purge_account_rows
@@ -40,6 +40,18 @@ MAX_CONFIRMATIONS_PER_TICK = 20
 SENSOR_RETRIES = RetryPolicy(
     max_retries=2, initial_backoff_s=0.5, max_backoff_s=2.0, jitter_s=0.2, max_total_wait_s=5.0
 )
+
+
+def sensor_client(settings: Settings, engine: sa.Engine) -> MergeClient:
+    """A Merge client for a sensor tick: brief retries, and every call counted against the
+    account's rate limit shared with the runs."""
+    return MergeClient(
+        settings,
+        retry_policy=SENSOR_RETRIES,
+        rate_limiters=SharedRateLimits.from_settings(engine, settings),
+    )
+
+
 IN_FLIGHT = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -117,11 +129,7 @@ def linked_account_discovery(
     engine = warehouse.engine()
     result = _Changes()
     with (
-        MergeClient(
-            settings,
-            retry_policy=SENSOR_RETRIES,
-            rate_limiters=SharedRateLimits.from_settings(engine, settings),
-        ) as client,
+        sensor_client(settings, engine) as client,
         engine.connect() as connection,
     ):
         for category in ACCOUNT_PARTITIONS:

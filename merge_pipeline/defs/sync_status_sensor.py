@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import sqlalchemy as sa
 
-from merge_pipeline.defs.discovery import SENSOR_RETRIES
+from merge_pipeline.defs.discovery import sensor_client
 from merge_pipeline.defs.jobs import SYNC_JOBS
 from merge_pipeline.defs.partitions import ACCOUNT_PARTITIONS, partitions_name
 from merge_pipeline.defs.resources import (
@@ -45,7 +45,6 @@ from merge_pipeline.warehouse.account_holds import held_accounts
 from merge_pipeline.warehouse.accounts import UnknownLinkedAccount, account_token
 from merge_pipeline.warehouse.merge_syncs import apply_observations, recently_polled, remembered
 from merge_pipeline.warehouse.pipeline_tables import linked_accounts
-from merge_pipeline.warehouse.rate_limit import SharedRateLimits
 from merge_pipeline.warehouse.vault import TokenVault
 
 TRIGGER = "sync-status"
@@ -98,11 +97,7 @@ def merge_sync_status_poll(
             connection, [a for a, _ in batch], automation.sync_status_min_account_interval_s
         )
         visited = 0
-        with MergeClient(
-            settings,
-            retry_policy=SENSOR_RETRIES,
-            rate_limiters=SharedRateLimits.from_settings(engine, settings),
-        ) as client:
+        with sensor_client(settings, engine) as client:
             for account_id, category in batch:
                 if time.monotonic() > deadline:
                     counts["left for the next tick"] = len(batch) - visited
