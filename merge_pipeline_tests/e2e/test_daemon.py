@@ -8,7 +8,6 @@ doing: the discovery sensor adds partitions and requests initial syncs, the queu
 import itertools
 import os
 import re
-import secrets
 import signal
 import time
 from collections.abc import Iterator
@@ -20,12 +19,10 @@ from pydantic import SecretStr
 from sqlalchemy.engine import URL
 
 from merge_pipeline.catalog import load_catalog
-from merge_pipeline.warehouse.migrate import migrate
 from merge_pipeline.warehouse.run_leases import lease_holder
-from merge_pipeline.warehouse.server import ensure_database
 from merge_pipeline.warehouse.vault import TokenVault
 from merge_pipeline_tests.conftest import SENTINEL_API_KEY, SENTINEL_SIGNING_KEY
-from merge_pipeline_tests.dagster_stack import DagsterStack, dagster_stack, drop_database
+from merge_pipeline_tests.dagster_stack import DagsterStack, dagster_stack
 from merge_pipeline_tests.defs.conftest import Accounts
 from merge_pipeline_tests.integration.webhooks.conftest import receiver_settings, running_receiver
 from merge_pipeline_tests.oracle import assert_mirror_matches
@@ -40,22 +37,6 @@ def sandbox() -> Iterator[RunningSandbox]:
     # a seed of its own: account ids derive from it, and other packages share the database
     with running_sandbox(accounts=0, records=0, api_key=SENTINEL_API_KEY, seed=53) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def database_url(postgres_server: URL) -> Iterator[URL]:
-    """A warehouse of its own: the discovery sensor must see only this module's accounts."""
-    name = f"mp_e2e_{os.getpid()}_{secrets.token_hex(3)}"
-    yield ensure_database(postgres_server, name)
-    drop_database(postgres_server, name)
-
-
-@pytest.fixture(scope="module")
-def engine(database_url: URL) -> Iterator[sa.Engine]:
-    warehouse = sa.create_engine(database_url)
-    migrate(warehouse)
-    yield warehouse
-    warehouse.dispose()
 
 
 @pytest.fixture

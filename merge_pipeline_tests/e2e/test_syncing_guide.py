@@ -19,7 +19,6 @@ only, and ``dagster-daemon`` runs the sensors and the runs they request on a Pos
 
 import hashlib
 import os
-import secrets
 import socket
 import statistics
 import subprocess
@@ -53,15 +52,13 @@ from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.planning.merge_syncs import instant
 from merge_pipeline.processes import ManagedProcess
 from merge_pipeline.settings import Settings
-from merge_pipeline.warehouse.migrate import migrate
 from merge_pipeline.warehouse.pipeline_tables import (
     linked_accounts,
     merge_sync_status,
     webhook_inbox,
 )
-from merge_pipeline.warehouse.server import ensure_database
 from merge_pipeline_tests.conftest import SENTINEL_API_KEY, SENTINEL_SIGNING_KEY
-from merge_pipeline_tests.dagster_stack import FINISHED, DagsterStack, dagster_stack, drop_database
+from merge_pipeline_tests.dagster_stack import FINISHED, DagsterStack, dagster_stack
 from merge_pipeline_tests.oracle import assert_mirror_matches
 from merge_sandbox.admin import SandboxAdmin
 from merge_sandbox.testing import RunningSandbox, running_sandbox
@@ -133,22 +130,6 @@ def sandbox() -> Iterator[RunningSandbox]:
     # a seed of its own: account ids derive from it, and other modules share the session database
     with running_sandbox(accounts=0, records=0, api_key=SENTINEL_API_KEY, seed=71) as running:
         yield running
-
-
-@pytest.fixture(scope="module")
-def database_url(postgres_server: URL) -> Iterator[URL]:
-    """A warehouse of its own: the sensors must see only this module's accounts."""
-    name = f"mp_guide_{os.getpid()}_{secrets.token_hex(3)}"
-    yield ensure_database(postgres_server, name)
-    drop_database(postgres_server, name)
-
-
-@pytest.fixture(scope="module")
-def engine(database_url: URL) -> Iterator[sa.Engine]:
-    warehouse = sa.create_engine(database_url)
-    migrate(warehouse)
-    yield warehouse
-    warehouse.dispose()
 
 
 @pytest.fixture(scope="module")
