@@ -385,12 +385,13 @@ class MergeApi:
 
     async def linked_accounts(self, call: Call) -> tuple[int, Body]:
         sandbox = self.sandbox
-        rows = [
-            linked_account(a, sandbox.config, sandbox.schema)
-            for a in sandbox.accounts.values()
-            if _account_matches(a, call.params)
+        matching = [a for a in sandbox.accounts.values() if _account_matches(a, call.params)]
+        page = self._offset_page(matching, call.params)
+        # only the page's accounts are rendered: each carries its integration's model list
+        page["results"] = [
+            linked_account(a, sandbox.config, sandbox.schema) for a in page["results"]
         ]
-        return 200, self._offset_page(rows, call.params)
+        return 200, page
 
     def _offset_page(self, rows: list[Any], params: Mapping[str, str]) -> dict[str, Any]:
         size = parse_page_size(params, self.sandbox.config)

@@ -301,8 +301,9 @@ class MergeClient:
         params["page_size"] = str(page_size_for(None, self._settings.page_size))
         return self._records(self._paginate(endpoints.issues_path(category), params, account=None))
 
-    def linked_accounts(self, category: str, **filters: QueryValue) -> Iterator[Record]:
-        """The organisation's linked accounts, lazily across pages."""
+    def linked_accounts(self, category: str, /, **filters: QueryValue) -> Iterator[Record]:
+        """The organisation's linked accounts, lazily across pages (``category`` names the path
+        prefix; a ``category=`` filter is one of ``filters``)."""
         params = checked_filters(filters, endpoints.LINKED_ACCOUNT_FILTERS, "/linked-accounts")
         params["page_size"] = str(page_size_for(None, self._settings.page_size))
         path = endpoints.linked_accounts_path(category)

@@ -44,6 +44,12 @@ LINKED_ACCOUNT_FILTERS = frozenset(
     }
 )
 
+#: the values ``/linked-accounts``' ``category`` filter takes (CONTRACT §5); other categories
+#: (knowledgebase, chat, ...) are listed unfiltered
+LINKED_ACCOUNT_CATEGORIES = frozenset(
+    {"accounting", "ats", "crm", "filestorage", "hris", "mktg", "ticketing"}
+)
+
 #: Optional fields of the ``POST /{category}/v1/link-token`` body (``EndUserDetailsRequest``).
 LINK_TOKEN_OPTIONS = frozenset(
     {

@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
 
+from merge_pipeline.defs import discovery
 from merge_pipeline.defs.discovery import confirmed_deleted, linked_account_discovery
 from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.settings import Settings
@@ -75,6 +76,45 @@ def test_a_failed_listing_removes_no_partition(
     admin.error_burst(1_000, status=503, path_contains="/linked-accounts")
     _tick(instance, resources)
     assert info.id in _partitions(instance, "crm")
+
+
+def test_a_listing_slower_than_its_budget_removes_nothing_and_stored_accounts_still_sync(
+    accounts: Accounts,
+    admin: SandboxAdmin,
+    resources: dict[str, Any],
+    instance: dg.DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    listed_only = admin.create_account("crm", records=10)  # a partition only because listed
+    _tick(instance, resources)
+    stored = accounts.link("ats", records=10)
+    monkeypatch.setattr(discovery, "LISTING_BUDGET_S", 0.1)
+    admin.slow_responses(0.2, count=None, path_contains="/linked-accounts")
+    admin.reset_request_counts()
+    try:
+        result = _tick(instance, resources)
+    finally:
+        admin.clear_faults()
+    initial = [r.run_key for r in result.run_requests or [] if r.partition_key == stored.id]
+    listings = [r for r in admin.request_counts() if r["path"].endswith("/linked-accounts")]
+    assert sum(r["count"] for r in listings) == 1  # the budget was spent on the first page
+    assert listed_only.id in _partitions(instance, "crm")
+    assert stored.id in _partitions(instance, "ats") and initial == [f"initial:{stored.id}"]
+
+
+def test_each_category_is_listed_with_its_own_category_filter(
+    admin: SandboxAdmin, resources: dict[str, Any], instance: dg.DagsterInstance
+) -> None:
+    hris, crm = admin.create_account("hris", records=5), admin.create_account("crm", records=5)
+    admin.reset_request_counts()
+    _tick(instance, resources)
+    listings = [r for r in admin.request_counts() if r["path"].endswith("/linked-accounts")]
+    assert {hris.id} <= _partitions(instance, "hris") and crm.id not in _partitions(
+        instance, "hris"
+    )
+    assert {crm.id} <= _partitions(instance, "crm") and hris.id not in _partitions(instance, "crm")
+    # one page per listing (test and other accounts) per category: nothing pages the whole org
+    assert sum(r["count"] for r in listings) == 2 * len(discovery.ACCOUNT_PARTITIONS)
 
 
 def test_an_account_deleted_in_merge_is_deactivated_and_its_partition_removed(

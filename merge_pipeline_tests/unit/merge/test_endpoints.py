@@ -55,6 +55,14 @@ def test_linked_accounts_filters_are_checked(harness):
             client.linked_accounts("hris", stauts="COMPLETE")
 
 
+def test_linked_accounts_take_a_category_filter_apart_from_the_path(harness):
+    script = Script([json_response(page_body([{"id": "la-1", "category": "ats"}]))])
+    with harness.client(script) as client:
+        assert [a["id"] for a in client.linked_accounts("hris", category="ats")] == ["la-1"]
+    assert script.requests[0].url.path == "/api/hris/v1/linked-accounts"
+    assert dict(script.requests[0].url.params) == {"category": "ats", "page_size": "100"}
+
+
 def test_issues_refuse_the_account_token_filter(harness):
     with harness.client(Script([])) as client, pytest.raises(ValueError, match="account_token"):
         client.issues("hris", account_token="x")
