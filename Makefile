@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SHARED ?= ../shared/merge
 
-.PHONY: help install demo test lint format typecheck defs pytest catalog bench bench-quick adversarial clean
+.PHONY: help install demo test lint format typecheck defs pytest catalog bench bench-quick bench-fleet adversarial clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -53,6 +53,15 @@ bench: install  ## every benchmark, full size (< 30 min): ratios, JSON + PNG in 
 
 bench-quick: install  ## every benchmark, small (< 5 min; the landing checks run it)
 	$(BIN)/python -m benchmarks --quick
+
+#: `make bench-fleet BROWSER_PYTHON=/path/to/python` also times the UI pages in a headless
+#: Chromium (that interpreter needs Playwright); without it, the GraphQL behind them is timed
+ACCOUNTS ?= 1000
+BROWSER_PYTHON ?=
+
+bench-fleet: install  ## 1,000 accounts through the daemon's sensors, then the UI's load time (~10 min)
+	$(BIN)/python -m benchmarks.fleet_load --accounts $(ACCOUNTS) \
+		$(if $(BROWSER_PYTHON),--browser-python $(BROWSER_PYTHON))
 
 #: each run of `make adversarial` turns one of these sandbox switches on (merge_sandbox/adversity.py)
 ADVERSITIES ?= hard_deletes delete_without_bump visibility_lag_seconds=3 list_order=descending \
