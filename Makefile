@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SHARED ?= ../shared/merge
 
-.PHONY: help install demo test lint format typecheck defs pytest catalog bench bench-quick adversarial clean
+.PHONY: help install demo test lint format typecheck defs pytest catalog bench bench-quick bench-peers adversarial clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -54,6 +54,13 @@ bench: install  ## every benchmark, full size (< 30 min): ratios, JSON + PNG in 
 bench-quick: install  ## every benchmark, small (< 5 min; the landing checks run it)
 	$(BIN)/python -m benchmarks --quick
 
+#: `make bench-peers RECORDS=30000 TRIALS=2` for a shorter run; the peers' virtualenvs go to .peers/
+RECORDS ?= 60000
+TRIALS ?= 3
+
+bench-peers: install  ## merge-pipeline beside dlt and Airbyte's Merge source (own venvs; ~25 min)
+	$(BIN)/python -m benchmarks.peers --records $(RECORDS) --trials $(TRIALS)
+
 #: each run of `make adversarial` turns one of these sandbox switches on (merge_sandbox/adversity.py)
 ADVERSITIES ?= hard_deletes delete_without_bump visibility_lag_seconds=3 list_order=descending \
 	list_order=unstable late_parents nul_characters odd_timestamps unknown_enum_values \
@@ -67,4 +74,4 @@ adversarial: install  ## every end-to-end sync test once per adversarial sandbox
 
 clean:  ## stop the embedded PostgreSQL, remove the virtualenv and local data
 	@if [ -x $(BIN)/merge-pipeline ]; then $(BIN)/merge-pipeline db stop; fi
-	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .peers .data .pytest_cache .mypy_cache .ruff_cache

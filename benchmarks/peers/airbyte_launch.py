@@ -48,7 +48,7 @@ def manifest(base_url: str, variant: str) -> str:
 def main() -> None:
     base_url, variant, *arguments = sys.argv[1:]
 
-    class Patched(SourceMerge):  # type: ignore[misc]
+    class Patched(SourceMerge):
         """The published source (its spec and schemas found in its package), manifest patched."""
 
         __module__ = SourceMerge.__module__

@@ -10,6 +10,7 @@ records of the latest read, reduced to ``(modified_at, remote_was_deleted)`` by 
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -133,3 +134,6 @@ class AirbyteRunner:
             self.state = read.state
         self.last = read
         return measured, read
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)

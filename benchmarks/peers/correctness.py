@@ -71,9 +71,8 @@ def compare(truth: Mapping[str, Row], held: Mapping[str, Row]) -> Verdict:
             missing += 1
         elif row.deleted:
             wrongly_deleted += 1
-        elif (
-            merge.modified_at is not None
-            and (row.modified_at is None or row.modified_at < merge.modified_at)
+        elif merge.modified_at is not None and (
+            row.modified_at is None or row.modified_at < merge.modified_at
         ):
             stale += 1
     extra = sum(1 for key in held if key not in truth)

@@ -1,8 +1,9 @@
 """What each peer's destination holds, in the comparator's shape, and its disk per record.
 
-merge-pipeline: its mirror tables (a row is deleted when ``remote_was_deleted`` or
-``_absent_since`` says so). dlt: the tables its REST source loaded into ``<prefix>_<category>``
-(one per model, plus the child tables dlt makes of nested lists, and its own ``_dlt_*`` ones).
+merge-pipeline: its mirror tables (keyed by their record key; a row is deleted when
+``remote_was_deleted`` or ``_absent_since`` says so). dlt: the tables its REST source loaded
+into ``<prefix>_<category>`` (one per model, plus the child tables dlt makes of nested lists,
+and its own ``_dlt_*`` ones).
 """
 
 from collections.abc import Iterable, Mapping, Sequence
@@ -12,7 +13,7 @@ import sqlalchemy as sa
 
 from benchmarks.peers.correctness import Row, instant
 from merge_pipeline.catalog import CommonModel
-from merge_pipeline.warehouse.mirror_tables import ABSENT_SINCE, mirror_tables
+from merge_pipeline.warehouse.mirror_tables import ABSENT_SINCE, RECORD_ID, mirror_tables
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ def ours(
     for model in models:
         table = tables[model]
         deleted = sa.or_(table.c.remote_was_deleted, table.c[ABSENT_SINCE].is_not(None))
-        query = sa.select(table.c[model.key], table.c.modified_at, deleted).where(
+        query = sa.select(table.c[RECORD_ID], table.c.modified_at, deleted).where(
             table.c.linked_account_id.in_(accounts)
         )
         held[model.model_id] = {
@@ -75,9 +76,19 @@ def dlt(
         if exists is None:
             held[model.model_id] = {}
             continue
+        columns = set(
+            connection.execute(
+                sa.text(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_schema = :s AND table_name = :t"
+                ),
+                {"s": schema, "t": model.table},
+            ).scalars()
+        )  # dlt makes a column only for fields it has seen
+        deleted = "remote_was_deleted" if "remote_was_deleted" in columns else "false"
         rows = connection.execute(
             sa.text(
-                f'SELECT "{model.key}", modified_at, coalesce(remote_was_deleted, false) '
+                f'SELECT "{model.key}", modified_at, coalesce({deleted}, false) '
                 f'FROM "{schema}"."{model.table}"'
             )
         )

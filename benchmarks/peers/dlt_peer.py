@@ -53,7 +53,9 @@ def source_for(job: dict[str, Any], category: str) -> Any:
             "client": {
                 "base_url": f"{job['base_url']}/{category}/v1/",
                 "auth": {"type": "bearer", "token": os.environ["PEER_MERGE_API_KEY"]},
-                "headers": {"X-Account-Token": os.environ[f"PEER_ACCOUNT_TOKEN_{category.upper()}"]},
+                "headers": {
+                    "X-Account-Token": os.environ[f"PEER_ACCOUNT_TOKEN_{category.upper()}"]
+                },
                 "paginator": {"type": "cursor", "cursor_path": "next", "cursor_param": "cursor"},
             },
             "resources": [

@@ -4,9 +4,11 @@ Pinned so a figure can be traced to a release; the local package index serves bo
 file holding the requirement says a virtualenv is complete (a half-made one is made again).
 """
 
+import glob
+import os
+import shutil
 import subprocess
 import sys
-import venv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,12 +22,35 @@ class Peer:
 
     name: str
     requirements: tuple[str, ...]
+    #: interpreters it runs on, most wanted first (empty: the one running this)
+    pythons: tuple[str, ...] = ()
 
 
 #: dlt 1.x with its PostgreSQL destination (psycopg2-binary comes with the extra)
 DLT = Peer("dlt", ("dlt[postgres]==1.31.0",))
-#: Airbyte's Merge source as published (it pins airbyte-cdk 1.0.0, Python < 3.12)
-AIRBYTE = Peer("airbyte", ("airbyte-source-merge==0.1.15",))
+#: Airbyte's Merge source as published. It pins airbyte-cdk 1.0.0, which does not import on
+#: Python 3.11 (a dataclass field with a mutable default, refused since 3.11): 3.10 or 3.9
+AIRBYTE = Peer("airbyte", ("airbyte-source-merge==0.1.15",), ("3.10", "3.9"))
+
+
+class NoInterpreter(RuntimeError):
+    """None of the Python versions a peer runs on is installed."""
+
+
+def interpreter(peer: Peer) -> str:
+    """The first installed interpreter of the peer's versions (on PATH or under pyenv)."""
+    if not peer.pythons:
+        return sys.executable
+    pyenv = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    for version in peer.pythons:
+        on_path = shutil.which(f"python{version}")
+        if on_path and "/shims/" not in on_path:  # a pyenv shim may point at another version
+            return on_path
+        installed = sorted(glob.glob(f"{pyenv}/versions/{version}.*/bin/python"))
+        if installed:
+            return installed[-1]
+    wanted = " or ".join(peer.pythons)
+    raise NoInterpreter(f"the {peer.name} peer needs Python {wanted}; none is installed")
 
 
 def python_of(peer: Peer, base: Path = PEERS_DIR) -> Path:
@@ -36,11 +61,12 @@ def ensure(peer: Peer, base: Path = PEERS_DIR) -> Path:
     """The peer's interpreter, after creating and filling its virtualenv when needed."""
     folder = base / peer.name
     marker = folder / ".installed"
-    wanted = "\n".join(peer.requirements)
+    wanted = "\n".join((*peer.requirements, *peer.pythons))
     if marker.exists() and marker.read_text() == wanted:
         return python_of(peer, base)
     print(f"creating the {peer.name} virtualenv in {folder} ...", flush=True)
-    venv.EnvBuilder(with_pip=True, clear=True).create(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+    subprocess.run([interpreter(peer), "-m", "venv", str(folder)], check=True)
     subprocess.run(
         [str(python_of(peer, base)), "-m", "pip", "install", "--quiet",
          "--disable-pip-version-check", *peer.requirements],
@@ -57,4 +83,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
