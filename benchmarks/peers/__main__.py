@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{disk['records']} records in the sandbox (ATS + HRIS, 33 models); "
         f"{disk.get('changed')} before the incremental sync",
         f"disk per record after the syncs: merge-pipeline {disk['ours bytes/record']} B "
-        f"({disk['ours tables']} tables, typed columns + the whole record as JSON); dlt "
+        f"({disk['ours tables']} tables, typed columns + the whole record as JSON, of which "
+        f"{disk['ours JSON bytes/record']} B the JSON as stored); dlt "
         f"{disk['dlt bytes/record']} B ({disk['dlt tables']} tables incl. child tables of "
         f"nested lists; its own _dlt_* tables, {disk['dlt internal bytes']} B, left out)",
         "Airbyte's Merge source covers 12 ATS models, full refresh only: its ratios compare "

@@ -13,7 +13,13 @@ import sqlalchemy as sa
 
 from benchmarks.peers.correctness import Row, instant
 from merge_pipeline.catalog import CommonModel
-from merge_pipeline.warehouse.mirror_tables import ABSENT_SINCE, RECORD_ID, mirror_tables
+from merge_pipeline.warehouse.mirror_tables import (
+    ABSENT_SINCE,
+    RAW,
+    RAW_EXACT,
+    RECORD_ID,
+    mirror_tables,
+)
 
 
 @dataclass(frozen=True)
@@ -107,3 +113,24 @@ def bytes_in_schemas(connection: sa.Connection, schemas: Sequence[str]) -> Mappi
         {"schemas": list(schemas)},
     )
     return {name: int(size) for name, size in rows}
+
+
+def json_bytes(connection: sa.Connection, models: Iterable[CommonModel]) -> int:
+    """Bytes merge-pipeline's rows spend on the whole record as JSON (``_raw``, ``_raw_exact``),
+    as stored (``pg_column_size``: after compression)."""
+    total = 0
+    tables = mirror_tables()
+    for model in models:
+        table = tables[model]
+        total += connection.execute(
+            sa.select(
+                sa.func.coalesce(
+                    sa.func.sum(
+                        sa.func.pg_column_size(table.c[RAW])
+                        + sa.func.coalesce(sa.func.pg_column_size(table.c[RAW_EXACT]), 0)
+                    ),
+                    0,
+                )
+            )
+        ).scalar_one()
+    return int(total)

@@ -265,6 +265,7 @@ def disk_use(
     dlt_schemas = [destinations.dlt_schema(DLT_PREFIX, c) for c in CATEGORIES]
     with engine.connect() as connection:
         ours = destinations.bytes_in_schemas(connection, ours_schemas)
+        ours_json = destinations.json_bytes(connection, models)
         dlt = destinations.bytes_in_schemas(connection, dlt_schemas) if DLT in chosen else {}
     dlt_internal = sum(v for k, v in dlt.items() if "._dlt_" in k)
     ours_bytes = sum(ours.values())
@@ -275,6 +276,7 @@ def disk_use(
         "dlt bytes": dlt_bytes,
         "dlt internal bytes": dlt_internal,
         "ours bytes/record": round(ours_bytes / records, 1) if records else None,
+        "ours JSON bytes/record": round(ours_json / records, 1) if records else None,
         "dlt bytes/record": round(dlt_bytes / records, 1) if records and dlt else None,
         "dlt tables": len([k for k in dlt if "._dlt_" not in k]),
         "ours tables": len(ours),
