@@ -54,11 +54,12 @@ bench: install  ## every benchmark, full size (< 30 min): ratios, JSON + PNG in 
 bench-quick: install  ## every benchmark, small (< 5 min; the landing checks run it)
 	$(BIN)/python -m benchmarks --quick
 
-#: `make bench-peers RECORDS=30000 TRIALS=2` for a shorter run; the peers' virtualenvs go to .peers/
-RECORDS ?= 60000
+#: `make bench-peers RECORDS=60000` for the size of the README's figures (~45 min on a loaded
+#: 2-core machine, most of it Airbyte's full re-reads); the peers' virtualenvs go to .peers/
+RECORDS ?= 30000
 TRIALS ?= 3
 
-bench-peers: install  ## merge-pipeline beside dlt and Airbyte's Merge source (own venvs; ~25 min)
+bench-peers: install  ## merge-pipeline beside dlt and Airbyte's Merge source, own venvs (~20 min)
 	$(BIN)/python -m benchmarks.peers --records $(RECORDS) --trials $(TRIALS)
 
 #: each run of `make adversarial` turns one of these sandbox switches on (merge_sandbox/adversity.py)
