@@ -4,7 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 SHARED ?= ../shared/merge
 
-.PHONY: help install demo test lint format typecheck defs pytest catalog bench bench-quick bench-fleet adversarial clean
+.PHONY: help install demo test lint format typecheck defs pytest catalog bench bench-quick bench-fleet \
+	bench-peers adversarial clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -63,6 +64,14 @@ bench-fleet: install  ## 1,000 accounts through the daemon's sensors, then the U
 	$(BIN)/python -m benchmarks.fleet_load --accounts $(ACCOUNTS) \
 		$(if $(BROWSER_PYTHON),--browser-python $(BROWSER_PYTHON))
 
+#: `make bench-peers RECORDS=60000` for the size of the README's figures (~45 min on a loaded
+#: 2-core machine, most of it Airbyte's full re-reads); the peers' virtualenvs go to .peers/
+RECORDS ?= 30000
+TRIALS ?= 3
+
+bench-peers: install  ## merge-pipeline beside dlt and Airbyte's Merge source, own venvs (~20 min)
+	$(BIN)/python -m benchmarks.peers --records $(RECORDS) --trials $(TRIALS)
+
 #: each run of `make adversarial` turns one of these sandbox switches on (merge_sandbox/adversity.py)
 ADVERSITIES ?= hard_deletes delete_without_bump visibility_lag_seconds=3 list_order=descending \
 	list_order=unstable late_parents nul_characters odd_timestamps unknown_enum_values \
@@ -76,4 +85,4 @@ adversarial: install  ## every end-to-end sync test once per adversarial sandbox
 
 clean:  ## stop the embedded PostgreSQL, remove the virtualenv and local data
 	@if [ -x $(BIN)/merge-pipeline ]; then $(BIN)/merge-pipeline db stop; fi
-	rm -rf $(VENV) .data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .peers .data .pytest_cache .mypy_cache .ruff_cache
