@@ -15,6 +15,7 @@ from typing import Any
 
 from benchmarks import (
     calls,
+    dagster_accounts,
     dagster_overhead,
     expand,
     nested_policy,
@@ -23,6 +24,7 @@ from benchmarks import (
     scaling,
     sensor_ticks,
     sync,
+    throughput,
     triggers,
     upsert,
     webhook_burst,
@@ -45,6 +47,8 @@ FULL: Sequence[Stage] = (
     ("sensor_ticks", sensor_ticks.main, ["--accounts", "500"]),
     ("dagster_overhead", dagster_overhead.main, ["--runs", "2"]),
     ("webhook_burst", webhook_burst.main, ["--events", "10000"]),
+    ("throughput", throughput.main, ["--latency", "0", "0.1", "0.5", "--latency-records", "20000"]),
+    ("dagster_accounts", dagster_accounts.main, ["--accounts", "100", "--webhooks", "5"]),
 )
 
 QUICK: Sequence[Stage] = (
@@ -60,6 +64,8 @@ QUICK: Sequence[Stage] = (
     ("sensor_ticks", sensor_ticks.main, ["--accounts", "30"]),
     ("dagster_overhead", dagster_overhead.main, ["--runs", "1", "--jobs", "sync_hris"]),
     ("webhook_burst", webhook_burst.main, ["--events", "1000"]),
+    ("throughput", throughput.main, ["--records", "20000", "--latency-records", "4000"]),
+    ("dagster_accounts", dagster_accounts.main, ["--accounts", "3", "--webhooks", "2"]),
 )
 
 
