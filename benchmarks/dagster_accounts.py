@@ -202,26 +202,33 @@ def _stored(
     engine: sa.Engine, table: sa.Table, account_id: str, record: str, since: datetime
 ) -> datetime | None:
     """When the record's row was mirrored, if that was after ``since`` (None: not yet)."""
-    query = sa.select(table.c[MIRRORED_AT]).where(
-        table.c.linked_account_id == account_id,
-        table.c.id == record,
-        table.c[MIRRORED_AT] > since,
+    # the sandbox names a changed record by its id, or by its remote id in some tables
+    named = table.c.id == record
+    if "remote_id" in table.c:
+        named = sa.or_(named, table.c.remote_id == record)
+    query = sa.select(sa.func.max(table.c[MIRRORED_AT])).where(
+        table.c.linked_account_id == account_id, named, table.c[MIRRORED_AT] > since
     )
     with engine.connect() as connection:
         return connection.execute(query).scalar()
 
 
 def webhook_latency(
-    sandbox_admin: Any, engine: sa.Engine, infos: list[AccountInfo], count: int
+    stack: DagsterStack,
+    sandbox_admin: Any,
+    engine: sa.Engine,
+    infos: list[AccountInfo],
+    count: int,
 ) -> list[float]:
     """Seconds from a webhook's arrival in the inbox to the change in the mirror, ``count``
-    times (accounts in turn)."""
+    times (accounts in turn; each run finishes before the next webhook)."""
     latencies = []
     for n in range(count):
         account = infos[n % len(infos)]
+        runs_before = len(stack.runs_of(account.id))
         last_id = _latest_inbox_id(engine)
         summary = sandbox_admin.sync(account.id, updates=3)
-        model_id, keys = next(iter(summary["updated"].items()))
+        model_id, keys = next(iter(summary["changes"]["updated"].items()))
         table = mirror_tables()[model_id]
         arrival: datetime = _wait(
             "the webhook in the inbox", partial(_arrival, engine, account.id, last_id)
@@ -231,6 +238,7 @@ def webhook_latency(
             partial(_stored, engine, table, account.id, keys[0], arrival),
         )
         latencies.append((mirrored - arrival).total_seconds())
+        stack.wait_for_runs(account.id, runs_before + 1, timeout_s=600)
     return latencies
 
 
@@ -299,7 +307,7 @@ def run(accounts: int, records: int, webhooks: int) -> tuple[list[dict[str, Any]
             with dagster_stack(dagster_db.url, stack_environment) as stack:
                 figures = dagster_runs(stack, dagster_db, accounts, started, 120.0 + 40 * accounts)
                 mirrored = _mirrored(dagster_db)
-                latencies = webhook_latency(sandbox.admin, dagster_db, infos, webhooks)
+                latencies = webhook_latency(stack, sandbox.admin, dagster_db, infos, webhooks)
         finally:
             sandbox.admin.configure_webhooks(url=None)
             receiver.stop()
