@@ -65,7 +65,11 @@ QUICK: Sequence[Stage] = (
     ("dagster_overhead", dagster_overhead.main, ["--runs", "1", "--jobs", "sync_hris"]),
     ("webhook_burst", webhook_burst.main, ["--events", "1000"]),
     ("throughput", throughput.main, ["--records", "20000", "--latency-records", "4000"]),
-    ("dagster_accounts", dagster_accounts.main, ["--accounts", "3", "--webhooks", "2"]),
+    (
+        "dagster_accounts",
+        dagster_accounts.main,
+        ["--accounts", "2", "--records", "100", "--webhooks", "1"],
+    ),
 )
 
 
