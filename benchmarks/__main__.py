@@ -65,7 +65,7 @@ QUICK: Sequence[Stage] = (
     ("sensor_ticks", sensor_ticks.main, ["--accounts", "30"]),
     ("dagster_overhead", dagster_overhead.main, ["--runs", "1", "--jobs", "sync_hris"]),
     ("webhook_burst", webhook_burst.main, ["--events", "1000"]),
-    ("throughput", throughput.main, ["--records", "20000", "--latency-records", "4000"]),
+    ("throughput", throughput.main, ["--records", "10000", "--latency-records", "2000"]),
     (
         "dagster_accounts",
         dagster_accounts.main,
