@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -152,6 +153,22 @@ def broker_log() -> Iterator[BrokerLog]:
         client.ping()  # one more command, so the monitor's read returns and sees the flag
         thread.join(timeout=10)
         client.close()
+
+
+def stop_schedules(stack: DagsterStack, names: list[str]) -> None:
+    """Stop schedules as an operator would (``dagster schedule stop``)."""
+    workspace = str(stack.home / "workspace.yaml")
+    commands = [
+        subprocess.Popen(
+            [str(BIN / "dagster"), "schedule", "stop", name, "-w", workspace],
+            env=stack.env, cwd=stack.home, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        for name in names
+    ]  # fmt: skip
+    for command in commands:
+        _, errors = command.communicate(timeout=300)
+        if command.returncode:
+            raise RuntimeError(f"dagster schedule stop failed: {errors.decode()[-2000:]}")
 
 
 def worker_logs(stack: DagsterStack) -> str:

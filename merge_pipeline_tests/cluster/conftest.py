@@ -46,7 +46,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     if reason is None:
         return
     for item in items:
-        if "merge_pipeline_tests/cluster/" in str(item.path).replace(os.sep, "/"):
+        if item.path.name == "test_celery_cluster.py":
             item.add_marker(pytest.mark.skip(reason=reason))
 
 
@@ -116,7 +116,11 @@ def stack(
         "MERGE_PIPELINE_WATCHDOG_GRACE_S": "10",
         "MERGE_PIPELINE_SYNC_STATUS_INTERVAL_S": "86400",
         "MERGE_PIPELINE_WEBHOOK_SENSOR_INTERVAL_S": "5",
-        # the safety net every minute for every account: schedules drive runs too
+        # the account-health checks are not under test here; a run of the sync step alone is
+        # shorter on a shared 2-core machine
+        "MERGE_PIPELINE_CHECKS_IN_SYNC_RUNS": "false",
+        # the safety net every minute for every account: schedules drive runs too (the first
+        # test stops them once each account had one)
         "MERGE_PIPELINE_SAFETY_NET_HOURS": "24",
         "MERGE_PIPELINE_SAFETY_NET_TICK_MINUTES": "1",
         "MERGE_PIPELINE_SAFETY_NET_SLOTS": "1",

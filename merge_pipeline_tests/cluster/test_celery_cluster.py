@@ -22,7 +22,12 @@ from sqlalchemy.engine import URL
 from merge_pipeline.catalog import load_catalog
 from merge_pipeline.warehouse.pipeline_tables import sync_runs
 from merge_pipeline.warehouse.run_leases import account_run_lease, lease_holder
-from merge_pipeline_tests.cluster.celery_stack import BrokerLog, Workers, worker_logs
+from merge_pipeline_tests.cluster.celery_stack import (
+    BrokerLog,
+    Workers,
+    stop_schedules,
+    worker_logs,
+)
 from merge_pipeline_tests.cluster.conftest import LIMIT, SANDBOX_WINDOW_S, SENTINEL_DB_PASSWORD
 from merge_pipeline_tests.conftest import SENTINEL_API_KEY, SENTINEL_SIGNING_KEY
 from merge_pipeline_tests.dagster_stack import FINISHED, DagsterStack
@@ -70,6 +75,10 @@ def _overlapping_runs(stack: DagsterStack, account_id: str) -> list[tuple[float,
     return [a for a, b in itertools.pairwise(spans) if b[0] < a[1]]
 
 
+def _unfinished(stack: DagsterStack, linked: list[AccountInfo]) -> list[dg.DagsterRun]:
+    return [r for info in linked for r in stack.runs_of(info.id) if r.status not in FINISHED]
+
+
 def _mirrored(engine: sa.Engine, admin: SandboxAdmin, info: AccountInfo) -> None:
     for model in load_catalog().category(info.category):
         assert_mirror_matches(engine, admin, info.id, model.model_id)
@@ -97,7 +106,7 @@ def test_accounts_of_two_categories_are_mirrored_by_runs_spread_over_the_workers
     encryption_key: str,
 ) -> None:
     """Discovery, a webhook and the safety-net schedule drive runs; two workers share them."""
-    linked = [accounts.link(category, records=120) for category in ("hris", "ats") for _ in (1, 2)]
+    linked = [accounts.link(category, records=80) for category in ("hris", "ats") for _ in (1, 2)]
     for info in linked:  # the discovery sensor's initial syncs
         stack.wait_for_runs(info.id, 1, timeout_s=180)
 
@@ -130,6 +139,8 @@ def test_accounts_of_two_categories_are_mirrored_by_runs_spread_over_the_workers
         )
 
     _wait(every_account_had_a_safety_net_run, "the safety-net schedule ran no sync", 180)
+    stop_schedules(stack, ["safety_net_hris", "safety_net_ats"])  # the other tests count runs
+    _wait(lambda: not _unfinished(stack, linked), "runs still queued or running", 180)
 
     runs = [run for info in linked for run in stack.runs_of(info.id) if run.status in FINISHED]
     failures = [stack.failure_of(run) for run in runs if run.status != SUCCESS]
