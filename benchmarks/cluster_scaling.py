@@ -12,6 +12,7 @@ sync faster than ``calls / (limit / pipeline window)``: that is the rate-limit b
 account, and with W workers the bound of the whole is ``ceil(N / W)`` accounts back to back.
 
 Run: ``python -m benchmarks.cluster_scaling [--accounts N] [--records R] [--workers 1 2 4]``
+(pages of 10 records by default, so each account needs tens of calls and the limit binds)
 (needs Redis on 127.0.0.1:6379; a few minutes).
 """
 
@@ -79,6 +80,7 @@ def _round(
             "MERGE_PIPELINE_DATABASE_URL": engine.url.render_as_string(hide_password=False),
             "MERGE_PIPELINE_RATE_LIMIT_PER_MINUTE": str(args.limit),
             "MERGE_PIPELINE_RATE_LIMIT_WINDOW_S": str(args.window * WINDOW_MARGIN),
+            "MERGE_PIPELINE_PAGE_SIZE": str(args.page_size),
             "MERGE_PIPELINE_DISCOVERY_INTERVAL_S": "10",
             "MERGE_PIPELINE_SYNC_STATUS_INTERVAL_S": "86400",
             "MERGE_PIPELINE_HEALTH_INTERVAL_S": "86400",
@@ -118,7 +120,10 @@ def _round(
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Cluster scaling over Celery workers")
     parser.add_argument("--accounts", type=int, default=8)
-    parser.add_argument("--records", type=int, default=300, help="records per hris account")
+    parser.add_argument("--records", type=int, default=600, help="records per hris account")
+    parser.add_argument(
+        "--page-size", type=int, default=10, help="small pages: more calls, so the limit binds"
+    )
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
     parser.add_argument("--limit", type=int, default=10, help="calls per window per account")
     parser.add_argument("--window", type=float, default=2.0, help="the sandbox's window, s")
@@ -138,7 +143,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     publish(
         "cluster_scaling",
-        f"{args.accounts} hris accounts of {args.records} records, initial sync, Celery workers "
+        f"{args.accounts} hris accounts of {args.records} records (pages of {args.page_size}), "
+        "initial sync, Celery workers "
         f"(limit {args.limit} calls / {args.window:g} s per account)",
         rows,
         ["workers", "makespan s", "speed-up", "ideal speed-up", "mean run s", "calls / account",
