@@ -32,9 +32,9 @@ from merge_pipeline.warehouse.accounts import LinkedAccount, save_account
 from merge_pipeline.warehouse.pipeline_tables import sync_runs
 from merge_pipeline.warehouse.vault import TokenVault, generate_key
 from merge_pipeline_tests.cluster.celery_stack import (
-    CLUSTER_INSTANCE,
     broker_unavailable,
     celery_environment,
+    sized_instance,
     workers,
 )
 from merge_pipeline_tests.dagster_stack import FINISHED, DagsterStack, dagster_stack
@@ -85,7 +85,8 @@ def _round(
             "MERGE_PIPELINE_SYNC_STATUS_INTERVAL_S": "86400",
             "MERGE_PIPELINE_HEALTH_INTERVAL_S": "86400",
         }
-        with dagster_stack(engine.url, environment, instance_yaml=CLUSTER_INSTANCE) as stack:
+        instance_yaml = sized_instance(worker_count)
+        with dagster_stack(engine.url, environment, instance_yaml=instance_yaml) as stack:
             with workers(stack, worker_count):
                 _wait_all_finished(stack, accounts, timeout_s=1800)
             records = stack.instance.get_run_records(filters=dg.RunsFilter(statuses=list(FINISHED)))

@@ -13,11 +13,14 @@ import re
 import secrets
 import socket
 import subprocess
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 from merge_pipeline.processes import ManagedProcess
 from merge_pipeline_tests.dagster_stack import BIN, REPOSITORY, DagsterStack
@@ -28,6 +31,17 @@ REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 
 #: a kombu message's body, base64 inside the JSON envelope the broker stores
 _BODY = re.compile(r'"body":\s*"([A-Za-z0-9+/=]+)"')
+
+
+def sized_instance(worker_slots: int) -> Path:
+    """The cluster profile with ``max_concurrent_runs`` = the workers' slots, as documented: a
+    run launched beyond them waits on the broker as STARTING, and run monitoring fails it once
+    it has waited ``start_timeout_seconds``."""
+    config = yaml.safe_load(CLUSTER_INSTANCE.read_text())
+    config["concurrency"]["runs"]["max_concurrent_runs"] = worker_slots
+    path = Path(tempfile.mkdtemp(prefix="mpc-")) / "dagster.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
 def broker_unavailable() -> str | None:

@@ -18,12 +18,12 @@ from merge_pipeline.warehouse.migrate import migrate
 from merge_pipeline.warehouse.server import ensure_database
 from merge_pipeline.warehouse.vault import TokenVault
 from merge_pipeline_tests.cluster.celery_stack import (
-    CLUSTER_INSTANCE,
     BrokerLog,
     Workers,
     broker_log,
     broker_unavailable,
     celery_environment,
+    sized_instance,
     workers,
 )
 from merge_pipeline_tests.conftest import SENTINEL_API_KEY
@@ -128,7 +128,7 @@ def stack(
     with dagster_stack(
         postgres_server,
         environment,
-        instance_yaml=CLUSTER_INSTANCE,
+        instance_yaml=sized_instance(WORKER_COUNT),
         storage_password=SENTINEL_DB_PASSWORD,
     ) as running:
         yield running
