@@ -19,6 +19,7 @@ Run: ``python -m benchmarks.cluster_scaling [--accounts N] [--records R] [--work
 import argparse
 import math
 import os
+import shutil
 import time
 from typing import Any
 
@@ -87,6 +88,7 @@ def _round(
         }
         instance_yaml = sized_instance(worker_count)
         with dagster_stack(engine.url, environment, instance_yaml=instance_yaml) as stack:
+            shutil.rmtree(instance_yaml.parent)  # the stack holds its own copy
             with workers(stack, worker_count):
                 _wait_all_finished(stack, accounts, timeout_s=1800)
             records = stack.instance.get_run_records(filters=dg.RunsFilter(statuses=list(FINISHED)))

@@ -7,6 +7,7 @@ own on the shared broker.
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -125,13 +126,17 @@ def stack(
         "MERGE_PIPELINE_SAFETY_NET_TICK_MINUTES": "1",
         "MERGE_PIPELINE_SAFETY_NET_SLOTS": "1",
     }
-    with dagster_stack(
-        postgres_server,
-        environment,
-        instance_yaml=sized_instance(WORKER_COUNT),
-        storage_password=SENTINEL_DB_PASSWORD,
-    ) as running:
-        yield running
+    instance_yaml = sized_instance(WORKER_COUNT)
+    try:
+        with dagster_stack(
+            postgres_server,
+            environment,
+            instance_yaml=instance_yaml,
+            storage_password=SENTINEL_DB_PASSWORD,
+        ) as running:
+            yield running
+    finally:
+        shutil.rmtree(instance_yaml.parent, ignore_errors=True)
 
 
 @pytest.fixture(scope="package")
