@@ -192,11 +192,12 @@ def category_checks(category: Category) -> dg.AssetChecksDefinition:
         selected = set(context.selected_asset_check_keys)
         hours = load_automation_settings().stale_sync_hours
         engine = warehouse.engine()
-        with _sync_run_lease(context, engine), engine.connect() as connection:
-            findings = list(category_findings(connection, category, hours))
-        for key, finding in findings:
-            if key in selected:
-                yield check_result(key, finding)
+        with _sync_run_lease(context, engine):  # until the last result is written (the slow part)
+            with engine.connect() as connection:
+                findings = list(category_findings(connection, category, hours))
+            for key, finding in findings:
+                if key in selected:
+                    yield check_result(key, finding)
 
     return account_health_checks
 
