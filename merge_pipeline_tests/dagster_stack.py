@@ -93,13 +93,22 @@ def dagster_stack(
     postgres_server: URL,
     environment: Mapping[str, str],
     module: str = "merge_pipeline.definitions",
+    instance_yaml: Path = REPOSITORY / "dagster.yaml",
+    storage_password: str | None = None,
 ) -> Iterator[DagsterStack]:
-    """Start ``dagster-daemon run`` on a fresh instance; ``environment`` is MERGE_PIPELINE_*."""
+    """Start ``dagster-daemon run`` on a fresh instance; ``environment`` is MERGE_PIPELINE_*.
+
+    ``instance_yaml`` picks the profile (the cluster's is ``deploy/celery/dagster.yaml``);
+    ``storage_password`` is put in Dagster's storage URL (a trust server ignores it), so a test
+    can look for it where it must never be.
+    """
     database = f"mp_dagster_{os.getpid()}_{secrets.token_hex(3)}"
     storage_url = with_database(ensure_database(postgres_server, database), database)
     home = Path(tempfile_dir()) / f"dagster-{secrets.token_hex(3)}"
     home.mkdir(parents=True)
-    shutil.copy(REPOSITORY / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(instance_yaml, home / "dagster.yaml")
+    if storage_password is not None:
+        storage_url = storage_url.set(password=storage_password)
     (home / "workspace.yaml").write_text(
         f"load_from:\n  - python_module:\n      module_name: {module}\n"
         "      location_name: merge_pipeline\n"

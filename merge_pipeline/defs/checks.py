@@ -23,6 +23,7 @@ How they are evaluated, and why:
 """
 
 from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 
 import dagster as dg
 import sqlalchemy as sa
@@ -43,6 +44,7 @@ from merge_pipeline.planning.account_checks import (
 )
 from merge_pipeline.settings import load_automation_settings
 from merge_pipeline.warehouse import health_queries
+from merge_pipeline.warehouse.run_leases import account_run_lease
 
 SYNC_STATUS, RELINK, FRESH, QUARANTINE = (
     "merge_sync_status",
@@ -165,6 +167,18 @@ def check_evaluation(
     )
 
 
+def _sync_run_lease(
+    context: dg.AssetCheckExecutionContext, engine: sa.Engine
+) -> AbstractContextManager[None]:
+    """In a sync run, the account's lease for this step too: the sync step has released it,
+    and a run seen without its lease for long is failed by the watchdog as dead (seen on a
+    loaded cluster, where this step took 19 s)."""
+    account = context.run.tags.get("merge/account") or context.run.tags.get("dagster/partition")
+    if account is None:
+        return nullcontext()
+    return account_run_lease(engine, account, holder=f"run={context.run.run_id}")
+
+
 def category_checks(category: Category) -> dg.AssetChecksDefinition:
     @dg.multi_asset_check(
         name=f"{category.name}_account_health",
@@ -177,11 +191,13 @@ def category_checks(category: Category) -> dg.AssetChecksDefinition:
     ) -> Iterable[dg.AssetCheckResult]:
         selected = set(context.selected_asset_check_keys)
         hours = load_automation_settings().stale_sync_hours
-        with warehouse.engine().connect() as connection:
-            findings = list(category_findings(connection, category, hours))
-        for key, finding in findings:
-            if key in selected:
-                yield check_result(key, finding)
+        engine = warehouse.engine()
+        with _sync_run_lease(context, engine):  # until the last result is written (the slow part)
+            with engine.connect() as connection:
+                findings = list(category_findings(connection, category, hours))
+            for key, finding in findings:
+                if key in selected:
+                    yield check_result(key, finding)
 
     return account_health_checks
 
