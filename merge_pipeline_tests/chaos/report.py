@@ -62,8 +62,9 @@ class Report:
 
     def text(self) -> str:
         width = max(len(k) for k in FAULT_KINDS)
+        families = ", ".join(f"{k} {v}" for k, v in self.families.items())
         lines = [
-            f"scenarios: {self.scenarios} ({', '.join(f'{k} {v}' for k, v in self.families.items())})",
+            f"scenarios: {self.scenarios} ({families})",
             f"faults injected: {sum(self.faults.values())}",
             *(f"  {k:<{width}} {self.faults.get(k, 0):>6}" for k in FAULT_KINDS),
             f"records compared: {self.records_compared} "

@@ -38,6 +38,11 @@ def _run_one(stack: ChaosStack, scenario: Scenario, dagster: "object | None") ->
     return run_scenario(stack, scenario)
 
 
+def short_plan(seed: int, scenarios: int = 3) -> list[Scenario]:
+    """A few scenarios that between them include every fault kind (for ``make test``)."""
+    return [generate(seed + i, include=set(COVERED[i::scenarios])) for i in range(scenarios)]
+
+
 @contextlib.contextmanager
 def _maybe_dagster(stack: ChaosStack, needed: bool) -> Iterator[object | None]:
     if not needed:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -240,7 +240,3 @@ def chaos_stack(external_url: str | None = None) -> Iterator[ChaosStack]:
                 connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
         postgres.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def mapping_text(values: Mapping[str, object]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in values.items())

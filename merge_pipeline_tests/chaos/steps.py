@@ -92,12 +92,12 @@ def _sync(rng: random.Random, fault: str | None = None, kill: bool | None = None
     during = fault if fault in DURING_SYNC else None
     if fault is None:
         roll = rng.random()
-        if roll < 0.35:
+        if roll < 0.45:
             api_fault = rng.choice(API_FAULTS)
-        elif roll < 0.6:
+        elif roll < 0.8:
             during = rng.choice(DURING_SYNC)
     if kill is None:
-        kill = rng.random() < 0.25
+        kill = rng.random() < 0.3
     return Step(
         "sync",
         {
@@ -120,12 +120,34 @@ def _step_for(kind: str, rng: random.Random) -> Step:
     return _sync(rng, fault=kind, kill=False)
 
 
+def _forced_steps(wanted: set[str], rng: random.Random) -> list[Step]:
+    """Steps that inject the ``wanted`` kinds, packed: one sync carries an API fault, a fault
+    during the fetch and a kill at once, so a short run covers every kind in few syncs."""
+    api = [k for k in API_FAULTS if k in wanted]
+    during = [k for k in DURING_SYNC if k in wanted]
+    kill = "sync_killed" in wanted
+    steps = []
+    for i in range(max(len(api), len(during), int(kill))):
+        step = _sync(rng, fault="", kill=kill and i == 0)
+        step.args.update(
+            api_fault=api[i] if i < len(api) else None,
+            during=during[i] if i < len(during) else None,
+        )
+        steps.append(step)
+    if wanted & {"records_created", "records_updated", "soft_deletes", *WEBHOOK_SETTINGS}:
+        # a Merge sync: it changes records and sends webhooks (for the webhook kinds)
+        steps.append(
+            Step("change", {"via": "merge_sync", "creates": 3, "updates": 3, "deletes": 2})
+        )
+    steps += [_step_for(k, rng) for k in ("receiver_killed", "webhook_lost") if k in wanted]
+    return steps
+
+
 def generate(seed: int, family: str = "cli", include: Iterable[str] = ()) -> Scenario:
     """The scenario of ``seed``; ``include`` names fault kinds it must contain."""
     rng = random.Random(seed)
     wanted = set(include)
-    names, weights = zip(*CATEGORIES, strict=True)
-    category = rng.choices(names, weights)[0]
+    category = rng.choices([c for c, _ in CATEGORIES], [w for _, w in CATEGORIES])[0]
     adversity = {
         ADVERSITIES[kind][0]: ADVERSITIES[kind][1]
         for kind in ADVERSITIES
@@ -140,10 +162,11 @@ def generate(seed: int, family: str = "cli", include: Iterable[str] = ()) -> Sce
     if "clock_skew" in wanted and not skew:
         skew = -600.0
     steps: list[Step] = [_sync(rng, fault="", kill=False)]  # the initial sync
-    forced = [k for k in STEP_KINDS if k in wanted]
+    if "soft_deletes" in wanted:
+        adversity.pop("hard_deletes", None)
     for _ in range(rng.randint(2, 4)):
         roll = rng.random()
-        if roll < 0.45:
+        if roll < 0.55:
             steps.append(_change(rng))
         elif roll < 0.85:
             steps.append(_sync(rng))
@@ -151,9 +174,8 @@ def generate(seed: int, family: str = "cli", include: Iterable[str] = ()) -> Sce
             steps.append(_step_for(rng.choice(("receiver_killed", "webhook_lost")), rng))
         else:
             steps.append(Step("skew", {"seconds": rng.choice((-20.0, 20.0, 40.0))}))
-    for kind in forced:
-        steps.insert(rng.randint(1, len(steps)), _change(rng))
-        steps.insert(rng.randint(1, len(steps)), _step_for(kind, rng))
+    for step in _forced_steps(wanted, rng):
+        steps.insert(rng.randint(1, len(steps)), step)
     return Scenario(
         seed=seed,
         family=family,
