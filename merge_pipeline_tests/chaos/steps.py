@@ -143,6 +143,24 @@ def _forced_steps(wanted: set[str], rng: random.Random) -> list[Step]:
     return steps
 
 
+def _dagster_steps(rng: random.Random) -> list[Step]:
+    """Merge syncs (webhooks) with the daemon and the code server killed between them."""
+    merge_sync = lambda: Step(  # noqa: E731
+        "change",
+        {"via": "merge_sync", "creates": rng.randint(1, 6), "updates": rng.randint(0, 6),
+         "deletes": rng.randint(0, 3)},
+    )  # fmt: skip
+    steps = [
+        merge_sync(),
+        Step("daemon_kill", {"after": round(rng.uniform(1.0, 8.0), 1)}),
+        merge_sync(),
+        Step("code_server_kill", {"after": round(rng.uniform(1.0, 6.0), 1)}),
+        Step("api_fault", {"fault": rng.choice(API_FAULTS), "count": rng.randint(2, 4)}),
+        merge_sync(),
+    ]
+    return steps[:1] + rng.sample(steps[1:], len(steps) - 1)
+
+
 def generate(seed: int, family: str = "cli", include: Iterable[str] = ()) -> Scenario:
     """The scenario of ``seed``; ``include`` names fault kinds it must contain."""
     rng = random.Random(seed)
@@ -161,6 +179,19 @@ def generate(seed: int, family: str = "cli", include: Iterable[str] = ()) -> Sce
     skew = rng.choice((0.0, 0.0, -600.0, -30.0, 45.0, 3600.0))
     if "clock_skew" in wanted and not skew:
         skew = -600.0
+    if family == "dagster":  # the daemon's runs list every model: no sweep-only deletions
+        for switch in ("hard_deletes", "delete_without_bump"):
+            adversity.pop(switch, None)
+        return Scenario(
+            seed=seed,
+            family=family,
+            category=category,
+            records=rng.randint(30, 90),
+            adversity=adversity,
+            webhooks=webhooks,
+            skew_seconds=skew,
+            steps=tuple(_dagster_steps(rng)),
+        )
     steps: list[Step] = [_sync(rng, fault="", kill=False)]  # the initial sync
     if "soft_deletes" in wanted:
         adversity.pop("hard_deletes", None)
