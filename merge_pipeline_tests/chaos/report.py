@@ -23,6 +23,7 @@ class Failure:
 @dataclass
 class Report:
     scenarios: int = 0
+    planned: int = 0
     families: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     records_compared: int = 0
@@ -49,6 +50,7 @@ class Report:
     def as_json(self) -> dict[str, Any]:
         return {
             "scenarios": self.scenarios,
+            "planned": self.planned,
             "families": dict(self.families),
             "faults_by_kind": {k: self.faults.get(k, 0) for k in FAULT_KINDS},
             "records_compared": self.records_compared,
@@ -64,7 +66,7 @@ class Report:
         width = max(len(k) for k in FAULT_KINDS)
         families = ", ".join(f"{k} {v}" for k, v in self.families.items())
         lines = [
-            f"scenarios: {self.scenarios} ({families})",
+            f"scenarios: {self.scenarios} of {self.planned} planned ({families})",
             f"faults injected: {sum(self.faults.values())}",
             *(f"  {k:<{width}} {self.faults.get(k, 0):>6}" for k in FAULT_KINDS),
             f"records compared: {self.records_compared} "

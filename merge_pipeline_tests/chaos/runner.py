@@ -56,9 +56,16 @@ def _maybe_dagster(stack: ChaosStack, needed: bool) -> Iterator[DagsterStack | N
         yield running
 
 
-def run(scenarios: list[Scenario], *, shrink_failures: bool = True, echo: bool = True) -> Report:
+def run(
+    scenarios: list[Scenario],
+    *,
+    shrink_failures: bool = True,
+    echo: bool = True,
+    budget_s: float | None = None,
+) -> Report:
     """Every scenario on one stack, the Dagster family first (its daemon stopped after it);
-    the report, failures shrunk when asked."""
+    the report, failures shrunk when asked. With ``budget_s`` no scenario starts after that
+    many seconds (the report says how many of the planned ones ran)."""
     report = Report()
     started = time.monotonic()
     number = 0
@@ -68,6 +75,8 @@ def run(scenarios: list[Scenario], *, shrink_failures: bool = True, echo: bool =
             chosen = [s for s in scenarios if (s.family == "dagster") == (family == "dagster")]
             with _maybe_dagster(stack, family == "dagster" and bool(chosen)) as dagster:
                 for scenario in chosen:
+                    if budget_s is not None and time.monotonic() - started > budget_s:
+                        break
                     number += 1
                     outcome = _run_one(stack, scenario, dagster)
                     report.add(outcome)
@@ -83,6 +92,7 @@ def run(scenarios: list[Scenario], *, shrink_failures: bool = True, echo: bool =
                             _failure(stack, dagster, scenario, outcome, shrink_failures)
                         )
     report.seconds = time.monotonic() - started
+    report.planned = len(scenarios)
     return report
 
 
