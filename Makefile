@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 SHARED ?= ../shared/merge
 
 .PHONY: help install demo test lint format typecheck defs pytest catalog bench bench-quick bench-fleet \
-	bench-peers adversarial clean
+	bench-peers adversarial chaos clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -82,6 +82,14 @@ adversarial: install  ## every end-to-end sync test once per adversarial sandbox
 		echo "== MERGE_SANDBOX_ADVERSITY=$$switch =="; \
 		MERGE_SANDBOX_ADVERSITY=$$switch $(BIN)/pytest -q merge_pipeline_tests/integration/sync || exit 1; \
 	done
+
+#: `make chaos SCENARIOS=50 SEED=2101` for a shorter run or other seeds
+SCENARIOS ?= 200
+SEED ?= 2001
+
+chaos: install  ## seeded chaos scenarios with the oracle (200, < 30 min): report + chaos-report.json
+	$(BIN)/python -m merge_pipeline_tests.chaos --scenarios $(SCENARIOS) --seed $(SEED) \
+		--output benchmarks/results/chaos-report.json
 
 clean:  ## stop the embedded PostgreSQL, remove the virtualenv and local data
 	@if [ -x $(BIN)/merge-pipeline ]; then $(BIN)/merge-pipeline db stop; fi

@@ -119,6 +119,11 @@ class ManagedProcess:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int | None:
+        """The process id (its group's and session's too) once started, else None."""
+        return None if self._process is None else self._process.pid
+
     def wait_ready(self, timeout_s: float = 120.0) -> None:
         """Poll ``ready_url`` until *this* service answers; fail early if the process dies."""
         if self.ready_url is None:

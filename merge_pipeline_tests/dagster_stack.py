@@ -42,6 +42,8 @@ class DagsterStack:
     home: Path
     env: dict[str, str]
     instance: dg.DagsterInstance
+    #: ``dagster-daemon run`` (its group holds the code server and the runs it launched)
+    daemon: ManagedProcess | None = None
 
     def launch(self, job: str, account_id: str, *, tags: Mapping[str, str] | None = None) -> None:
         """Submit a run of ``job`` for one account through the queue, as an operator would."""
@@ -134,7 +136,7 @@ def dagster_stack(
     instance = dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
     daemon.start()
     try:
-        yield DagsterStack(home, env, instance)
+        yield DagsterStack(home, env, instance, daemon)
     finally:
         daemon.stop()
         instance.dispose()

@@ -197,6 +197,11 @@ class SandboxAdmin:
         )
         return GroundTruth(raw["model_id"], raw["records"], frozenset(raw["deleted"]))
 
+    def parent_keys(self, account_id: str, model: str) -> dict[str, str]:
+        """A nested model's records: child key -> the key of the parent it hangs under."""
+        raw = self._call("GET", f"/accounts/{account_id}/models/{model}/records")
+        return {str(k): str(v) for k, v in raw.get("parent_keys", {}).items() if v is not None}
+
     # -- relink and link ----------------------------------------------------------------
 
     def set_account_status(self, account_id: str, status: str) -> AccountInfo:

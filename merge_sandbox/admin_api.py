@@ -302,6 +302,12 @@ class AdminApi:
             "records": [renderer.render(table.spec, r, rendering) for r in rows],
             "deleted": [r.key for r in rows if r.deleted],
             "parents": {r.key: r.parent_index for r in rows if r.parent_index is not None},
+            # the parent's key: lets an oracle tell children of deleted parents apart
+            "parent_keys": {
+                r.key: table.records.parent_id(table.spec, r.parent_index)
+                for r in rows
+                if r.parent_index is not None
+            },
         }
 
     # -- relink and link ------------------------------------------------------------------

@@ -109,3 +109,14 @@ def test_ground_truth_includes_deleted_records(fresh):
     assert len(after.records) == len(before.records) + 3
     assert len(after.deleted) == 2
     assert len(after.live()) == len(before.live()) + 1
+
+
+def test_ground_truth_names_the_parent_each_nested_record_is_listed_under(shared):
+    """The chaos oracle tells children of deleted parents apart by these keys."""
+    account = account_of(shared, "ats")
+    parents = shared.admin.parent_keys(account.id, "ScreeningQuestion")
+    child, parent = sorted(parents.items())[0]
+    with client(shared, account) as api:
+        listed = fetch_all(api, f"/ats/v1/jobs/{parent}/screening-questions")
+    assert set(parents.values()) <= set(shared.admin.records(account.id, "Job").by_key())
+    assert child in {record["id"] for record in listed}
