@@ -41,11 +41,10 @@ from pydantic import SecretStr
 
 from benchmarks.child import run_cli
 from benchmarks.report import publish, ratio
-from benchmarks.support import bench_database
+from benchmarks.support import bench_database, store_tokens
 from merge_pipeline.catalog import load_catalog
 from merge_pipeline.demo import is_receiver_answer
 from merge_pipeline.processes import ManagedProcess
-from merge_pipeline.warehouse.accounts import LinkedAccount, save_account
 from merge_pipeline.warehouse.mirror_tables import MIRRORED_AT, mirror_tables
 from merge_pipeline.warehouse.pipeline_tables import sync_runs, webhook_inbox
 from merge_pipeline.warehouse.vault import TokenVault, generate_key
@@ -104,18 +103,6 @@ def _environment(database_url: str, key: str, base_url: str) -> dict[str, str]:
         "MERGE_PIPELINE_DATABASE_URL": database_url,
         "MERGE_PIPELINE_RATE_LIMIT_PER_MINUTE": "100000",
     }
-
-
-def _store_accounts(engine: sa.Engine, infos: list[AccountInfo], key: str) -> None:
-    vault = TokenVault(SecretStr(key))
-    with engine.begin() as connection:
-        for info in infos:
-            save_account(
-                connection,
-                LinkedAccount(id=info.id, category=info.category),
-                SecretStr(info.account_token),
-                vault,
-            )
 
 
 def _finished_runs(stack: DagsterStack) -> list[dg.RunRecord]:
@@ -268,7 +255,7 @@ def run(accounts: int, records: int, webhooks: int) -> tuple[list[dict[str, Any]
     ):
         infos = [sandbox.admin.create_account(CATEGORY, records=records) for _ in range(accounts)]
         for database in (engine_db, dagster_db):
-            _store_accounts(database, infos, key)
+            store_tokens(database, infos, TokenVault(SecretStr(key)))
         # the engine alone: one process, every account
         engine_env = {
             **os.environ,

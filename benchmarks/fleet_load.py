@@ -24,10 +24,8 @@ import argparse
 import json
 import os
 import secrets
-import shutil
 import statistics
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,15 +36,15 @@ import dagster as dg
 import httpx
 import sqlalchemy as sa
 from pydantic import SecretStr
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 
 from benchmarks.report import publish, ratio
+from benchmarks.support import postgres_server, store_tokens
 from merge_pipeline.processes import ManagedProcess
 from merge_pipeline.settings import Settings
-from merge_pipeline.warehouse.accounts import LinkedAccount, save_account
 from merge_pipeline.warehouse.migrate import migrate
 from merge_pipeline.warehouse.pipeline_tables import webhook_inbox
-from merge_pipeline.warehouse.server import EmbeddedPostgres, ensure_database
+from merge_pipeline.warehouse.server import ensure_database
 from merge_pipeline.warehouse.vault import TokenVault, generate_key
 from merge_pipeline_tests.dagster_stack import BIN, DagsterStack, dagster_stack, drop_database
 from merge_pipeline_tests.integration.webhooks.conftest import running_receiver
@@ -82,22 +80,6 @@ QUERIES: dict[str, str] = {
 
 
 @contextmanager
-def _postgres_server() -> Iterator[URL]:
-    """``MERGE_PIPELINE_DATABASE_URL``'s server, or a private embedded one."""
-    url = os.environ.get("MERGE_PIPELINE_DATABASE_URL")
-    if url:
-        yield make_url(url)
-        return
-    data_dir = Path(tempfile.mkdtemp(prefix="mpb-", dir="/tmp"))
-    server = EmbeddedPostgres(data_dir)
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
-
-
-@contextmanager
 def _warehouse(server: URL) -> Iterator[URL]:
     name = f"mpb_fleet_{os.getpid()}_{secrets.token_hex(3)}"
     url = ensure_database(server, name)
@@ -108,13 +90,6 @@ def _warehouse(server: URL) -> Iterator[URL]:
         yield url
     finally:
         drop_database(server, name)
-
-
-def _store_tokens(engine: sa.Engine, sandbox: RunningSandbox, vault: TokenVault) -> None:
-    with engine.begin() as connection:
-        for info in sandbox.accounts:
-            account = LinkedAccount(id=info.id, category=info.category)
-            save_account(connection, account, SecretStr(info.account_token), vault)
 
 
 def _wait_for_partitions(stack: DagsterStack, expected: int, timeout_s: float) -> float:
@@ -296,11 +271,11 @@ def main(argv: list[str] | None = None) -> None:
             signing_key=SIGNING_KEY,
             seed=1601,
         ) as sandbox,
-        _postgres_server() as server,
+        postgres_server() as server,
         _warehouse(server) as warehouse_url,
     ):
         engine = sa.create_engine(warehouse_url)
-        _store_tokens(engine, sandbox, vault)
+        store_tokens(engine, sandbox.accounts, vault)
         database_url = warehouse_url.render_as_string(hide_password=False)
         environment = {
             "MERGE_PIPELINE_API_KEY": API_KEY,

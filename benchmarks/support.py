@@ -1,16 +1,22 @@
-"""What every benchmark needs: a throwaway PostgreSQL database."""
+"""What every benchmark needs: a throwaway PostgreSQL database, and the sandbox's accounts
+stored in it as the link flow would have left them."""
 
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
+from pydantic import SecretStr
+from sqlalchemy.engine import URL, make_url
 
+from merge_pipeline.warehouse.accounts import LinkedAccount, save_account
 from merge_pipeline.warehouse.migrate import migrate
 from merge_pipeline.warehouse.server import EmbeddedPostgres, ensure_database, with_database
+from merge_pipeline.warehouse.vault import TokenVault
+from merge_sandbox.admin import AccountInfo
 
 
 @contextmanager
@@ -48,3 +54,28 @@ def bench_database(name: str) -> Iterator[sa.Engine]:
         with admin.connect() as connection:
             connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def postgres_server() -> Iterator[URL]:
+    """``MERGE_PIPELINE_DATABASE_URL``'s server, or a private embedded one (stopped afterwards),
+    for benchmarks that make several databases (a warehouse, Dagster's storage)."""
+    url = os.environ.get("MERGE_PIPELINE_DATABASE_URL")
+    if url:
+        yield make_url(url)
+        return
+    data_dir = Path(tempfile.mkdtemp(prefix="mpb-", dir="/tmp"))
+    server = EmbeddedPostgres(data_dir)
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def store_tokens(engine: sa.Engine, accounts: Iterable[AccountInfo], vault: TokenVault) -> None:
+    """Each sandbox account and its token (encrypted), as the "linked" webhook would store it."""
+    with engine.begin() as connection:
+        for info in accounts:
+            account = LinkedAccount(id=info.id, category=info.category)
+            save_account(connection, account, SecretStr(info.account_token), vault)

@@ -42,10 +42,9 @@ from pydantic import SecretStr
 
 from benchmarks.child import run_cli
 from benchmarks.report import publish, ratio
-from benchmarks.support import bench_database
+from benchmarks.support import bench_database, store_tokens
 from merge_pipeline.catalog import CommonModel, load_catalog
 from merge_pipeline.settings import Settings
-from merge_pipeline.warehouse.accounts import LinkedAccount, save_account
 from merge_pipeline.warehouse.mirror_tables import mirror_tables
 from merge_pipeline.warehouse.vault import TokenVault, generate_key
 from merge_sandbox.admin import AccountInfo
@@ -182,15 +181,7 @@ def run_variant(records: int, accounts: int, latency: float) -> list[dict[str, A
             for n in range(accounts)
         ]
         generate_s = time.perf_counter() - started
-        vault = TokenVault(SecretStr(key))
-        with engine.begin() as connection:
-            for info in infos:
-                save_account(
-                    connection,
-                    LinkedAccount(id=info.id, category=info.category),
-                    SecretStr(info.account_token),
-                    vault,
-                )
+        store_tokens(engine, infos, TokenVault(SecretStr(key)))
         expected = sum(info.record_count for info in infos)
         if latency:  # stands for the network between us and Merge: API calls only
             sandbox.admin.slow_responses(latency, count=None, path_contains="/v1/")

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 
 from benchmarks.peers.measure import Measured, run_measured
-from merge_pipeline.warehouse.accounts import LinkedAccount, save_account
+from benchmarks.support import store_tokens
 from merge_pipeline.warehouse.vault import TokenVault, generate_key
 from merge_sandbox.admin import AccountInfo
 
@@ -24,15 +24,7 @@ class OursRunner:
         self, engine: sa.Engine, base_url: str, api_key: str, accounts: Sequence[AccountInfo]
     ) -> None:
         key = generate_key()
-        vault = TokenVault(SecretStr(key))
-        with engine.begin() as connection:
-            for account in accounts:
-                save_account(
-                    connection,
-                    LinkedAccount(id=account.id, category=account.category),
-                    SecretStr(account.account_token),
-                    vault,
-                )
+        store_tokens(engine, accounts, TokenVault(SecretStr(key)))
         self.accounts = [a.id for a in accounts]
         self.environment = {
             **os.environ,
