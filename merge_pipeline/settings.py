@@ -258,6 +258,16 @@ class AutomationSettings(BaseSettings):
         description="How long after its start a run may go without its account lease (it is "
         "still loading).",
     )
+    run_requests_per_tick: int = Field(
+        default=25,
+        ge=1,
+        le=1000,
+        description="Runs one sensor tick requests at most (initial syncs, Merge's finished "
+        "syncs); the rest waits for the next tick, oldest first. The daemon creates a tick's "
+        "runs one by one and the sensor does not tick again before they exist, so a tick of "
+        "hundreds of runs would keep its sensor busy for minutes. Raise it with the queue's "
+        "max_concurrent_runs.",
+    )
     deleted_account_data: Literal["keep", "purge"] = Field(
         default="keep",
         description="What happens to a deleted linked account's mirrored rows: kept (the "

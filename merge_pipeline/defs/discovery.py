@@ -1,19 +1,22 @@
 """Account discovery: Merge's linked accounts and our stored tokens become partitions.
 
-The decisions are ``planning.partitions.plan_partitions``; this sensor only gathers its inputs
-(Merge's listing per category, the accounts we hold tokens for, the partitions and runs in
-flight) and carries out the plan. A newly added account that has a token gets its initial sync.
+The decisions are ``planning.partitions.plan_partitions`` and ``planning.run_budget``; this
+sensor only gathers their inputs (Merge's listing per category, the accounts we hold tokens for,
+the partitions and runs in flight) and carries out the plan. Every partition whose account has a
+token and never had a run gets its initial sync: at most ``MERGE_PIPELINE_RUN_REQUESTS_PER_TICK``
+a tick, taken from each category in turn, so a thousand new accounts are queued over several
+ticks, each over in seconds, instead of one tick that keeps the sensor busy for many minutes.
 """
 
 import logging
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import dagster as dg
 import sqlalchemy as sa
 
-from merge_pipeline.defs.jobs import SYNC_JOBS, sync_request
+from merge_pipeline.defs.jobs import ACCOUNT_TAG, SYNC_JOBS, sync_request
 from merge_pipeline.defs.partitions import ACCOUNT_PARTITIONS, partitions_name
 from merge_pipeline.defs.resources import (
     MergeApiResource,
@@ -27,6 +30,7 @@ from merge_pipeline.merge.credentials import AccountCredentials, MalformedAccoun
 from merge_pipeline.merge.errors import InvalidAccountToken, MergeError, MergeNotFound
 from merge_pipeline.merge.retry import RetryPolicy
 from merge_pipeline.planning.partitions import PartitionPlan, plan_partitions
+from merge_pipeline.planning.run_budget import awaiting_initial_sync, initial_syncs_first
 from merge_pipeline.settings import Settings, load_automation_settings
 from merge_pipeline.warehouse.account_holds import held_accounts
 from merge_pipeline.warehouse.accounts import account_token, deactivate_account, list_accounts
@@ -95,6 +99,12 @@ def listed_accounts(client: MergeClient, category: str, deadline: float) -> set[
     return ids
 
 
+def accounts_with_runs(instance: dg.DagsterInstance) -> set[str]:
+    """Every account that ever had a run, whoever launched it (one query over the run tags)."""
+    tags = instance.get_run_tags(tag_keys=[ACCOUNT_TAG, "dagster/partition"])
+    return {value for _, values in tags for value in values}
+
+
 def partitions_in_flight(instance: dg.DagsterInstance, keys: set[str]) -> set[str]:
     """Which of ``keys`` have a run queued or running (they must not be removed now)."""
     if not keys:
@@ -134,7 +144,8 @@ def confirmed_deleted(
     minimum_interval_seconds=load_automation_settings().discovery_interval_s,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Adds each linked account (listed by Merge or stored with its token) as a "
-    "partition of its category and requests its initial sync; removes deleted accounts.",
+    "partition of its category and requests its initial sync (a bounded number per tick); "
+    "removes deleted accounts.",
 )
 def linked_account_discovery(
     context: dg.SensorEvaluationContext,
@@ -146,6 +157,7 @@ def linked_account_discovery(
     engine = warehouse.engine()
     result = _Changes()
     deadline = time.monotonic() + LISTING_BUDGET_S
+    with_runs = accounts_with_runs(context.instance)
     with (
         sensor_client(settings, engine) as client,
         engine.connect() as connection,
@@ -156,25 +168,44 @@ def linked_account_discovery(
             if listed is None:
                 result.unreadable.append(category)
             stored = {a.id for a in list_accounts(connection, category=category)}
-            plan = _plan(context.instance, category, listed, stored)
+            existing = set(context.instance.get_dynamic_partitions(partitions_name(category)))
+            plan = _plan(context.instance, existing, listed, stored)
             for account_id in confirmed_deleted(
                 client, connection, token_vault.vault(), category, plan.confirm_deleted
             ):
                 retire_account(connection, account_id, category)
+                stored.discard(account_id)
                 context.log.info(f"{category} account {account_id} was deleted in Merge")
-            result.apply(category, plan, stored, held=held_accounts(connection, list(plan.add)))
+            result.apply(category, plan)
+            partitions = (existing | set(plan.add)) - set(plan.delete)
+            unsynced = sorted(partitions & stored - with_runs)
+            result.awaiting[category] = awaiting_initial_sync(
+                partitions,
+                stored=stored,
+                # an account that needs relinking could only fail: its sync waits for the relink
+                held=set(held_accounts(connection, unsynced)),
+                with_runs=with_runs,
+            )
+    result.request_initial_syncs(load_automation_settings().run_requests_per_tick)
     if result.unreadable:
         context.log.warning(
             f"Merge's account list could not be read (or not within {LISTING_BUDGET_S:.0f} s) "
             f"for {', '.join(result.unreadable)}: nothing was removed there"
         )
+    if (waiting := sum(len(a) for a in result.awaiting.values())) > len(result.runs):
+        context.log.info(
+            f"{waiting} accounts await their initial sync: {len(result.runs)} requested now, "
+            "the rest in the next ticks"
+        )
     return dg.SensorResult(run_requests=result.runs, dynamic_partitions_requests=result.partitions)
 
 
 def _plan(
-    instance: dg.DagsterInstance, category: str, listed: set[str] | None, stored: set[str]
+    instance: dg.DagsterInstance,
+    existing: set[str],
+    listed: set[str] | None,
+    stored: set[str],
 ) -> PartitionPlan:
-    existing = set(instance.get_dynamic_partitions(partitions_name(category)))
     removable = existing - stored - (listed or set())
     return plan_partitions(
         listed=listed,
@@ -201,19 +232,18 @@ class _Changes:
     )
     runs: list[dg.RunRequest] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
+    #: category -> partitions whose account has a token and never had a run
+    awaiting: dict[str, list[str]] = field(default_factory=dict)
 
-    def apply(
-        self, category: str, plan: PartitionPlan, stored: set[str], held: Mapping[str, str]
-    ) -> None:
+    def apply(self, category: str, plan: PartitionPlan) -> None:
         partitions = ACCOUNT_PARTITIONS[category]
         if plan.add:
             self.partitions.append(partitions.build_add_request(list(plan.add)))
-            self.runs += [
-                sync_request(category, account, run_key=f"initial:{account}", trigger="initial")
-                for account in plan.add
-                # an account without a token, or one that needs relinking, could only fail; a
-                # held account keeps its partition and gets its sync from the schedules later
-                if account in stored and account not in held
-            ]
         if plan.delete:
             self.partitions.append(partitions.build_delete_request(list(plan.delete)))
+
+    def request_initial_syncs(self, budget: int) -> None:
+        self.runs = [
+            sync_request(category, account, run_key=f"initial:{account}", trigger="initial")
+            for category, account in initial_syncs_first(self.awaiting, budget)
+        ]

@@ -1,12 +1,15 @@
 """Shared by the webhook and sync-status sensors: Merge's sync reports in, run requests out.
 
-``observe`` stores one report with its verdict; ``due_run_requests`` turns the accounts'
-pending syncs into run requests, claiming each sync by compare-and-set first, so a sync that
-the other sensor (or an earlier tick) already claimed is never requested twice.
+``observe`` stores one report with its verdict; ``runnable_accounts`` names the accounts a tick
+may request runs for (those it heard about, plus every account whose reported syncs still wait
+for a run); ``due_run_requests`` turns their pending syncs into at most the tick's budget of run
+requests, oldest first, claiming each sync by compare-and-set first, so a sync that the other
+sensor (or an earlier tick) already claimed is never requested twice, and a sync left over by
+the budget stays pending for the next tick.
 """
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from functools import cache
 
 import dagster as dg
@@ -15,10 +18,14 @@ import sqlalchemy as sa
 from merge_pipeline.catalog import load_catalog
 from merge_pipeline.defs.assets import asset_key
 from merge_pipeline.defs.jobs import sync_request
+from merge_pipeline.defs.partitions import partitions_name
 from merge_pipeline.planning.merge_syncs import Remembered, SyncReport, Verdict
 from merge_pipeline.planning.models import parent_of
+from merge_pipeline.planning.run_budget import oldest_first
 from merge_pipeline.planning.sync_requests import due_syncs, plan_runs, waits_for_all
+from merge_pipeline.warehouse.account_holds import held_accounts
 from merge_pipeline.warehouse.merge_syncs import (
+    accounts_with_unrun_syncs,
     apply_observation,
     claim,
     remembered,
@@ -69,6 +76,31 @@ def observe(
     return verdict
 
 
+def runnable_accounts(
+    instance: dg.DagsterInstance,
+    connection: sa.Connection,
+    heard: Mapping[str, str],
+    *,
+    new_partitions: Mapping[str, Collection[str]] | None = None,
+) -> dict[str, str]:
+    """Accounts (id -> category) a tick may request sync runs for: those ``heard`` of in this
+    tick and every account whose reported syncs still wait for a run; not held accounts
+    (RELINK_NEEDED: their syncs wait until the hold is lifted), and only partitions (a run for
+    an account discovery has not added yet would fail the tick; its syncs wait for it)."""
+    candidates = {**accounts_with_unrun_syncs(connection), **heard}
+    held = held_accounts(connection, sorted(candidates))
+    partitions = {
+        category: set(instance.get_dynamic_partitions(partitions_name(category)))
+        | set((new_partitions or {}).get(category, ()))
+        for category in set(candidates.values())
+    }
+    return {
+        account: category
+        for account, category in candidates.items()
+        if account not in held and account in partitions[category]
+    }
+
+
 def due_run_requests(
     connection: sa.Connection,
     accounts: Mapping[str, str],
@@ -76,9 +108,11 @@ def due_run_requests(
     trigger: str,
     source: str,
     wait_for_all: tuple[str, ...],
+    limit: int,
 ) -> list[dg.RunRequest]:
-    """One run request per account with due syncs (``accounts``: id -> category; the caller
-    leaves held accounts out). Commits the claims."""
+    """At most ``limit`` run requests, one per account with due syncs, the longest waiting
+    first (``accounts``: id -> category, from ``runnable_accounts``). Commits the claims; the
+    syncs of accounts past the limit stay unclaimed for a later tick."""
     catalog = load_catalog()
     due = []
     for account_id, state in sync_states(connection, dict(accounts)).items():
@@ -88,8 +122,10 @@ def due_run_requests(
             statuses=state.statuses,
             wait_for_all=waits_for_all(account_id, wait_for_all),
         )
-    requests = []
-    for plan in plan_runs(due, nested_children(), trigger):
+    requests: list[dg.RunRequest] = []
+    for plan in oldest_first(plan_runs(due, nested_children(), trigger)):
+        if len(requests) >= limit:
+            break
         won = claim(connection, plan.syncs, source, plan.run_key)
         if not won:
             continue

@@ -4,7 +4,9 @@ Each tick reads Merge's sync status of the next ``MERGE_PIPELINE_SYNC_STATUS_ACC
 accounts (round-robin over the stored, active accounts that are partitions; cursor
 ``{"offset": N}``), and starts no new account after ``MERGE_PIPELINE_SYNC_STATUS_TIME_BUDGET_S``,
 far inside the 60 s tick limit. Each row is judged by ``planning.merge_syncs.poll_verdict``;
-syncs not yet run become one run per account (``defs.sync_requests``). Calls go through the
+syncs not yet run become one run per account (``defs.sync_requests``), at most
+``MERGE_PIPELINE_RUN_REQUESTS_PER_TICK`` a tick (the rest stay pending for the next tick of either
+sync sensor, oldest first). Calls go through the
 shared rate limiter, so they count against the account's Merge limit like a run's. A failed
 read records nothing (unknown is not "no change"); when Merge itself fails (5xx, no answer, API
 key refused) the tick ends there, sparing its time budget. Held accounts (RELINK_NEEDED) are not
@@ -29,7 +31,12 @@ from merge_pipeline.defs.resources import (
     WarehouseResource,
     run_settings,
 )
-from merge_pipeline.defs.sync_requests import cursor_count, due_run_requests, model_problem
+from merge_pipeline.defs.sync_requests import (
+    cursor_count,
+    due_run_requests,
+    model_problem,
+    runnable_accounts,
+)
 from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.merge.credentials import AccountCredentials, MalformedAccountToken
 from merge_pipeline.merge.errors import (
@@ -126,10 +133,11 @@ def merge_sync_status_poll(
                 polled[account_id] = category
         runs = due_run_requests(
             connection,
-            polled,
+            runnable_accounts(context.instance, connection, polled),
             trigger=TRIGGER,
             source="poll",
             wait_for_all=automation.wait_for_all_accounts,
+            limit=automation.run_requests_per_tick,
         )
     counts["polled"] = len(polled)
     context.log.info(", ".join(f"{n} {what}" for what, n in sorted(counts.items())))

@@ -12,6 +12,10 @@ Reads ``merge_pipeline.webhook_inbox`` after its cursor (``{"last_id": N}``), at
   run per account (``defs.sync_requests``), so a repeated, late or reordered webhook, or one
   about a sync the poll already saw, requests nothing more.
 
+A tick requests at most ``MERGE_PIPELINE_RUN_REQUESTS_PER_TICK`` runs (``planning.run_budget``):
+finished syncs past it stay pending for the next tick (of either sensor), and initial syncs past
+it are requested by discovery, which gives every partition that never had a run its first.
+
 Issues and account deletions are left to the account-health sensor (its own cursor). An event
 for an unknown account or model, or a malformed one, is skipped with one log line and counted;
 it never fails the tick nor holds the cursor back. Held accounts (RELINK_NEEDED) get no runs.
@@ -39,6 +43,7 @@ from merge_pipeline.defs.sync_requests import (
     due_run_requests,
     model_problem,
     observe,
+    runnable_accounts,
 )
 from merge_pipeline.planning.merge_syncs import webhook_verdict
 from merge_pipeline.planning.sync_reports import EventNames, InboxEvent, MalformedReport, read_event
@@ -56,10 +61,13 @@ class _Tick:
     categories: dict[str, str]
     held: set[str]
     partitions: dict[str, set[str]]
+    budget: int
     runs: list[dg.RunRequest] = field(default_factory=list)
     new_partitions: dict[str, list[str]] = field(default_factory=dict)
     touched: dict[str, str] = field(default_factory=dict)
     skipped: Counter[str] = field(default_factory=Counter)
+    #: initial syncs past the tick's budget: discovery requests them (no run yet)
+    deferred_initial: int = 0
 
     def skip(self, context: dg.SensorEvaluationContext, inbox_id: int, why: str, kind: str) -> None:
         context.log.warning(f"webhook inbox #{inbox_id} skipped: {why}")
@@ -78,11 +86,16 @@ class _Tick:
             # a new account; or a partition never synced: discovery adds an account Merge lists
             # before its token arrived without a sync. Any run at all (discovery's initial sync,
             # the poll's) already did what an initial sync would.
-            if account not in self.held and not _has_runs(instance, account):
-                self.runs.append(
-                    sync_request(category, account, run_key=f"initial:{account}", trigger=TRIGGER)
-                )
+            if account in self.held or _has_runs(instance, account):
+                return
+            if len(self.runs) >= self.budget:
+                self.deferred_initial += 1
+                return
+            self.runs.append(
+                sync_request(category, account, run_key=f"initial:{account}", trigger=TRIGGER)
+            )
         elif event.is_relink and account not in self.held:
+            # never deferred: Merge syncs again after a relink, and relinks are rare
             self.runs.append(
                 sync_request(
                     category, account, run_key=f"relink:{account}:{inbox_id}", trigger=TRIGGER
@@ -126,16 +139,24 @@ def merge_webhook_sync(
             .order_by(webhook_inbox.c.id)
             .limit(automation.webhook_sensor_batch)
         ).all()
-        tick = _start_tick(context.instance, connection, rows)
+        tick = _start_tick(context.instance, connection, rows, automation.run_requests_per_tick)
         for row in rows:
             _handle(context, connection, tick, names, row.id, row.event, row.payload)
             connection.commit()  # each event's observations stand on their own
         tick.runs += due_run_requests(
             connection,
-            {a: c for a, c in tick.touched.items() if a not in tick.held},
+            runnable_accounts(
+                context.instance, connection, tick.touched, new_partitions=tick.new_partitions
+            ),
             trigger=TRIGGER,
             source="webhook",
             wait_for_all=automation.wait_for_all_accounts,
+            limit=max(tick.budget - len(tick.runs), 0),
+        )
+    if tick.deferred_initial:
+        context.log.info(
+            f"{tick.deferred_initial} initial syncs past this tick's {tick.budget} runs are left "
+            "to account discovery"
         )
     if tick.skipped:
         context.log.warning(
@@ -160,9 +181,7 @@ def _has_runs(instance: dg.DagsterInstance, account_id: str) -> bool:
 
 
 def _start_tick(
-    instance: dg.DagsterInstance,
-    connection: sa.Connection,
-    rows: Sequence[Any],
+    instance: dg.DagsterInstance, connection: sa.Connection, rows: Sequence[Any], budget: int
 ) -> _Tick:
     ids = sorted(
         {
@@ -182,6 +201,7 @@ def _start_tick(
             category: set(instance.get_dynamic_partitions(partitions_name(category)))
             for category in set(categories.values())
         },
+        budget=budget,
     )
 
 

@@ -12,6 +12,7 @@ same syncs always give the same key.
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 WAIT_FOR_ALL = "*"
 #: statuses under which a model will not report a finished sync this round
@@ -26,6 +27,8 @@ class PendingSync:
     category: str
     model_id: str
     sync_id: str
+    #: when a webhook or the poll reported it (the oldest wait is requested first)
+    reported_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from merge_pipeline.planning.merge_syncs import Action, Remembered, SyncReport, Verdict
 from merge_pipeline.planning.sync_requests import PendingSync
+from merge_pipeline.warehouse.pipeline_tables import linked_accounts
 from merge_pipeline.warehouse.pipeline_tables import merge_sync_status as table
 
 _KEY = (table.c.linked_account_id, table.c.model_id)
@@ -178,6 +179,7 @@ def sync_states(connection: sa.Connection, accounts: dict[str, str]) -> dict[str
             table.c.model_id,
             table.c.status,
             table.c.reported_sync_id,
+            table.c.reported_at,
             table.c.handled_sync_id,
         ).where(table.c.linked_account_id.in_(sorted(accounts)))
     )
@@ -187,9 +189,31 @@ def sync_states(connection: sa.Connection, accounts: dict[str, str]) -> dict[str
         if row.reported_sync_id is not None and row.reported_sync_id != row.handled_sync_id:
             category = accounts[row.linked_account_id]
             state.pending.append(
-                PendingSync(row.linked_account_id, category, row.model_id, row.reported_sync_id)
+                PendingSync(
+                    row.linked_account_id,
+                    category,
+                    row.model_id,
+                    row.reported_sync_id,
+                    row.reported_at,
+                )
             )
     return states
+
+
+def accounts_with_unrun_syncs(connection: sa.Connection) -> dict[str, str]:
+    """Active accounts (id -> category) with a reported Merge sync no run was requested for yet:
+    left by an earlier tick's run budget, or by a hold that has since been lifted."""
+    query = (
+        sa.select(linked_accounts.c.id, linked_accounts.c.category)
+        .join(table, table.c.linked_account_id == linked_accounts.c.id)
+        .where(
+            linked_accounts.c.is_active,
+            table.c.reported_sync_id.is_not(None),
+            table.c.reported_sync_id.is_distinct_from(table.c.handled_sync_id),
+        )
+        .distinct()
+    )
+    return {row.id: row.category for row in connection.execute(query)}
 
 
 def claim(

@@ -6,6 +6,7 @@ import dagster as dg
 import httpx
 import pytest
 import sqlalchemy as sa
+from dagster._core.test_utils import create_run_for_test
 from pydantic import SecretStr
 
 from merge_pipeline.defs import discovery
@@ -13,6 +14,7 @@ from merge_pipeline.defs.discovery import confirmed_deleted, linked_account_disc
 from merge_pipeline.merge.client import MergeClient
 from merge_pipeline.settings import Settings
 from merge_pipeline.warehouse.accounts import LinkedAccount, list_accounts, save_account
+from merge_pipeline.warehouse.pipeline_tables import linked_accounts
 from merge_pipeline.warehouse.vault import TokenVault
 from merge_pipeline_tests.conftest import SENTINEL_API_KEY
 from merge_pipeline_tests.defs.conftest import Accounts
@@ -20,6 +22,13 @@ from merge_sandbox.admin import AccountInfo, SandboxAdmin
 from merge_sandbox.testing import RunningSandbox
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def roomy_run_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every stored account of the session's database awaits its first run in a new instance:
+    a tick may request them all (the budget's own test sets a small one)."""
+    monkeypatch.setenv("MERGE_PIPELINE_RUN_REQUESTS_PER_TICK", "1000")
 
 
 def _tick(instance: dg.DagsterInstance, resources: dict[str, Any]) -> dg.SensorResult:
@@ -35,6 +44,13 @@ def _tick(instance: dg.DagsterInstance, resources: dict[str, Any]) -> dg.SensorR
             for key in request.partition_keys:
                 instance.delete_dynamic_partition(request.partitions_def_name, key)
     return result
+
+
+def _launch(instance: dg.DagsterInstance, requests: list[dg.RunRequest]) -> None:
+    """Create the requested runs, tagged as the daemon tags them."""
+    for request in requests:
+        tags = {**request.tags, "dagster/partition": request.partition_key or ""}
+        create_run_for_test(instance, job_name=request.job_name or "", tags=tags)
 
 
 def _partitions(instance: dg.DagsterInstance, category: str) -> set[str]:
@@ -171,3 +187,39 @@ def test_a_stored_token_that_cannot_be_sent_is_never_taken_for_a_deleted_account
     with engine.connect() as connection:
         active = {a.id for a in list_accounts(connection, category="hris")}
     assert "acct-stray-newline" in active
+
+
+def test_new_accounts_get_their_initial_syncs_a_budget_per_tick_the_rest_in_the_next_ticks(
+    accounts: Accounts,
+    resources: dict[str, Any],
+    instance: dg.DagsterInstance,
+    engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A thousand new accounts must not become one tick of a thousand runs (the daemon creates
+    them one by one, and the sensor waits): each tick requests its budget, categories in turn;
+    what is left, and an account whose hold is lifted, come in later ticks, each exactly once."""
+    _launch(instance, list(_tick(instance, resources).run_requests or []))  # the established
+    hris = [accounts.link("hris", records=5).id for _ in range(3)]
+    ats = [accounts.link("ats", records=5).id for _ in range(2)]
+    held = accounts.link("ats", records=5).id
+
+    def hold(status: str) -> None:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.update(linked_accounts).where(linked_accounts.c.id == held).values(status=status)
+            )
+
+    hold("RELINK_NEEDED")
+    monkeypatch.setenv("MERGE_PIPELINE_RUN_REQUESTS_PER_TICK", "2")
+    ticks: list[list[str]] = []
+    for _ in range(4):
+        requests = list(_tick(instance, resources).run_requests or [])
+        _launch(instance, requests)
+        ticks.append([r.partition_key or "" for r in requests])
+    hold("COMPLETE")
+    after_hold = [r.partition_key for r in _tick(instance, resources).run_requests or []]
+    requested = [account for tick in ticks for account in tick]
+    assert [len(tick) for tick in ticks] == [2, 2, 1, 0]
+    assert {ticks[0][0], ticks[0][1]} & set(hris) and {ticks[0][0], ticks[0][1]} & set(ats)
+    assert sorted(requested) == sorted(hris + ats) and after_hold == [held]

@@ -472,7 +472,12 @@ def test_two_sensors_racing_for_one_sync_request_one_run(world: World, engine: s
         with engine.connect() as connection:
             barrier.wait()
             runs = due_run_requests(
-                connection, {info.id: "hris"}, trigger="webhook", source="webhook", wait_for_all=()
+                connection,
+                {info.id: "hris"},
+                trigger="webhook",
+                source="webhook",
+                wait_for_all=(),
+                limit=25,
             )
             requested.append(len(runs))
 
@@ -584,8 +589,63 @@ def test_syncs_the_other_sensor_claimed_are_left_out_of_the_run(
         )
     with engine.connect() as connection:
         [run] = due_run_requests(
-            connection, {info.id: "hris"}, trigger="webhook", source="webhook", wait_for_all=()
+            connection,
+            {info.id: "hris"},
+            trigger="webhook",
+            source="webhook",
+            wait_for_all=(),
+            limit=25,
         )
     status = world.status(info.id)
     assert len(taken) == 1 and run.asset_selection == [EMPLOYEE]
     assert status is not None and status["handled_run_key"] == run.run_key
+
+
+def test_finished_syncs_past_a_ticks_budget_run_in_later_ticks_of_either_sensor_oldest_first(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tick requests at most its budget of runs; the other reported syncs stay pending and
+    the next ticks (no new webhook needed, the poll's as well) take them, the oldest first."""
+    first, second, third = world.link(), world.link(), world.link()
+    world.poll_tick()  # the first ping: every model Merge synced so far, run at once
+    monkeypatch.setenv("MERGE_PIPELINE_RUN_REQUESTS_PER_TICK", "1")
+    for info in (first, second, third):
+        world.sync(info, ["hris.Employee"])
+    ticks = [world.webhook_tick(), world.webhook_tick(), world.poll_tick(), world.webhook_tick()]
+    assert [[r.partition_key for r in tick] for tick in ticks] == [
+        [first.id], [second.id], [third.id], []
+    ]  # fmt: skip
+    assert all(r.asset_selection == [EMPLOYEE] for tick in ticks for r in tick)
+
+
+def test_a_sync_held_back_by_a_relink_runs_once_the_account_is_healthy_again(
+    world: World, engine: sa.Engine
+) -> None:
+    info = world.link()
+
+    def status(value: str) -> None:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.update(linked_accounts)
+                .where(linked_accounts.c.id == info.id)
+                .values(status=value)
+            )
+
+    status("RELINK_NEEDED")
+    world.sync(info, ["hris.Employee"])
+    held = _for(world.webhook_tick(), info.id)
+    status("COMPLETE")
+    released = _for(world.webhook_tick(), info.id)
+    assert held == [] and [r.asset_selection for r in released] == [[EMPLOYEE]]
+
+
+def test_a_sync_reported_before_its_account_is_a_partition_runs_once_it_is_one(
+    world: World,
+) -> None:
+    """A run for a key that is not a partition yet would fail the daemon's tick."""
+    info = world.accounts.link("hris", records=10)  # stored; discovery has not added it yet
+    world.sync(info, ["hris.Employee"])
+    early = _for(world.webhook_tick(), info.id)
+    world.instance.add_dynamic_partitions("hris_accounts", [info.id])
+    later = _for(world.webhook_tick(), info.id)
+    assert early == [] and [r.asset_selection for r in later] == [[EMPLOYEE]]
