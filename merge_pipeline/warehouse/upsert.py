@@ -87,6 +87,8 @@ def _encode_json(value: Any) -> str:
 
 
 def _encode_scalar(value: Any) -> str:
+    if type(value) is str:  # most values: skip the checks below and a call (CPU per field)
+        return '"' + value.replace('"', '""') + '"'
     if value is True:
         return "t"
     if value is False:
@@ -116,13 +118,12 @@ def copy_columns(table: sa.Table) -> list[sa.Column[Any]]:
 def encode_copy_csv(columns: Sequence[sa.Column[Any]], rows: Sequence[Row]) -> io.StringIO:
     """Rows as the CSV that ``COPY ... WITH (FORMAT csv)`` reads; SQL NULL is an empty field."""
     plan = [(c.name, _encoder(c)) for c in columns]
-    lines = []
-    for row in rows:
-        fields = []
-        for name, encode in plan:
-            value = row.get(name)
-            fields.append("" if value is None else encode(value))
-        lines.append(",".join(fields))
+    lines = [
+        ",".join(
+            ["" if (value := row.get(name)) is None else encode(value) for name, encode in plan]
+        )
+        for row in rows
+    ]
     lines.append("")
     return io.StringIO("\n".join(lines))
 
