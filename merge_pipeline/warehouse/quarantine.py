@@ -11,8 +11,10 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
 
 from merge_pipeline.warehouse.pipeline_tables import quarantined_records
 
@@ -78,11 +80,25 @@ def quarantine(
     )
 
 
-def _pending(linked_account_id: str, model_id: str) -> sa.ColumnElement[bool]:
+def _pending(
+    linked_account_id: str | sa.BindParameter[Any], model_id: str | sa.BindParameter[Any]
+) -> sa.ColumnElement[bool]:
     q = quarantined_records.c
     return sa.and_(
         q.linked_account_id == linked_account_id, q.model_id == model_id, q.resolved_at.is_(None)
     )
+
+
+# Built once, the ids as one array parameter: every page of every sync runs it, and an ``IN``
+# list of a page's ids was rendered anew each time (6 % of a sync's samples).
+_RESOLVE = (
+    sa.update(quarantined_records)
+    .where(
+        _pending(sa.bindparam("account"), sa.bindparam("model")),
+        quarantined_records.c.record_id == sa.any_(sa.bindparam("ids", type_=pg.ARRAY(sa.Text))),
+    )
+    .values(resolved_at=sa.func.now(), resolution=sa.bindparam("resolution"))
+)
 
 
 def resolve(
@@ -96,12 +112,13 @@ def resolve(
     if not record_ids:
         return 0
     result = connection.execute(
-        sa.update(quarantined_records)
-        .where(
-            _pending(linked_account_id, model_id),
-            quarantined_records.c.record_id.in_(list(record_ids)),
-        )
-        .values(resolved_at=sa.func.now(), resolution=resolution)
+        _RESOLVE,
+        {
+            "account": linked_account_id,
+            "model": model_id,
+            "ids": list(record_ids),
+            "resolution": resolution,
+        },
     )
     return result.rowcount
 

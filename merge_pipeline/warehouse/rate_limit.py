@@ -37,14 +37,16 @@ _grant = sa.func.unnest(_table.c.granted_at).column_valued("grant")
 _this_account = _table.c.linked_account_id == sa.bindparam("account")
 
 # Built once (SQLAlchemy then reuses their compiled form): every Merge call runs them.
+_SKIP = sa.bindparam("skip", type_=sa.Integer)
 _LOCK_ROW = (
     sa.select(
-        sa.select(_grant)
-        .order_by(_grant.desc())
-        .offset(sa.bindparam("skip", type_=sa.Integer))
-        .limit(1)
-        .scalar_subquery()
-        .label("limiting"),
+        # fewer grants than the limit (the usual case): no limiting grant, and no sort to find it
+        sa.case(
+            (
+                sa.func.cardinality(_table.c.granted_at) > _SKIP,
+                sa.select(_grant).order_by(_grant.desc()).offset(_SKIP).limit(1).scalar_subquery(),
+            ),
+        ).label("limiting"),
         _table.c.paused_until,
     )
     .where(_this_account)

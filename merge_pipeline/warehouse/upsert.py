@@ -1,7 +1,9 @@
 """Bulk upserts into mirror tables that never let an older version win.
 
 Each page is ``COPY``-ed into a per-connection staging table, then merged with one
-``INSERT ... SELECT ... ON CONFLICT (linked_account_id, id) DO UPDATE ... WHERE newer``. The update
+``INSERT ... SELECT ... ON CONFLICT (linked_account_id, id) DO UPDATE ... WHERE newer``, which
+also deletes the staged rows (the table is empty again for the next upsert of the transaction,
+without a ``TRUNCATE``, which gives a temporary table a new file each time). The update
 applies only when the incoming ``modified_at`` is newer (or the stored row has none), or, at the
 same ``modified_at``, when the content differs, or when the row was marked absent (Merge lists it
 again, so it is back); so re-applied pages are no-ops, and a page that arrives late (an expanded
@@ -85,6 +87,8 @@ def _encode_json(value: Any) -> str:
 
 
 def _encode_scalar(value: Any) -> str:
+    if type(value) is str:  # most values: skip the checks below and a call (CPU per field)
+        return '"' + value.replace('"', '""') + '"'
     if value is True:
         return "t"
     if value is False:
@@ -114,13 +118,12 @@ def copy_columns(table: sa.Table) -> list[sa.Column[Any]]:
 def encode_copy_csv(columns: Sequence[sa.Column[Any]], rows: Sequence[Row]) -> io.StringIO:
     """Rows as the CSV that ``COPY ... WITH (FORMAT csv)`` reads; SQL NULL is an empty field."""
     plan = [(c.name, _encoder(c)) for c in columns]
-    lines = []
-    for row in rows:
-        fields = []
-        for name, encode in plan:
-            value = row.get(name)
-            fields.append("" if value is None else encode(value))
-        lines.append(",".join(fields))
+    lines = [
+        ",".join(
+            ["" if (value := row.get(name)) is None else encode(value) for name, encode in plan]
+        )
+        for row in rows
+    ]
     lines.append("")
     return io.StringIO("\n".join(lines))
 
@@ -166,11 +169,12 @@ def _merge_sql(table: sa.Table, columns: list[str]) -> str:
     # Identifiers come from our own catalog-derived metadata, never from input. ``before`` reads
     # the rows as they were (same snapshot as the insert), so transitions can be counted.
     return (
-        f"WITH before AS (SELECT t.{RECORD_ID}, t.remote_was_deleted AS was_deleted, "  # noqa: S608
-        f"t.{ABSENT_SINCE} IS NOT NULL AS was_absent FROM {target} t JOIN {staging} s "
+        f"WITH staged AS (DELETE FROM {staging} RETURNING {quoted}), "  # noqa: S608
+        f"before AS (SELECT t.{RECORD_ID}, t.remote_was_deleted AS was_deleted, "
+        f"t.{ABSENT_SINCE} IS NOT NULL AS was_absent FROM {target} t JOIN staged s "
         f"ON s.{LINKED_ACCOUNT_ID} = t.{LINKED_ACCOUNT_ID} AND s.{RECORD_ID} = t.{RECORD_ID}), "
         f"merged AS (INSERT INTO {target} AS t ({quoted}) "
-        f"SELECT {quoted} FROM {staging} ORDER BY {RECORD_ID} "
+        f"SELECT {quoted} FROM staged ORDER BY {RECORD_ID} "
         f"ON CONFLICT ({LINKED_ACCOUNT_ID}, {RECORD_ID}) DO UPDATE SET {updates}, "
         f"{MIRRORED_AT} = now() "
         "WHERE t.modified_at IS NULL OR EXCLUDED.modified_at > t.modified_at "
@@ -184,10 +188,33 @@ def _merge_sql(table: sa.Table, columns: list[str]) -> str:
     )
 
 
+def _create_staging_sql(table: sa.Table) -> str:
+    return (
+        f"CREATE TEMP TABLE IF NOT EXISTS {_staging_name(table)} "
+        f'(LIKE "{table.schema}"."{table.name}" INCLUDING DEFAULTS) ON COMMIT DELETE ROWS'
+    )
+
+
+def prepare_staging(connection: sa.Connection, table: sa.Table) -> None:
+    """Create ``table``'s staging table now; commit before passing ``staging_ready=True`` to
+    :func:`upsert_rows` (a staging table created in a page's transaction goes if it rolls back).
+    """
+    connection.exec_driver_sql(_create_staging_sql(table))
+
+
 def upsert_rows(
-    connection: sa.Connection, table: sa.Table, rows: Sequence[Row], sync_run_id: str | None
+    connection: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[Row],
+    sync_run_id: str | None,
+    *,
+    staging_ready: bool = False,
 ) -> UpsertCounts:
-    """Upsert rows (already shaped as columns) of one table, in the caller's transaction."""
+    """Upsert rows (already shaped as columns) of one table, in the caller's transaction.
+
+    ``staging_ready``: the staging table exists (:func:`prepare_staging`, committed), which
+    saves a statement per page.
+    """
     if not rows:
         return UpsertCounts()
     unique = _latest_per_key(rows)
@@ -199,11 +226,8 @@ def upsert_rows(
     staging = _staging_name(table)
     # Statements go through SQLAlchemy so that its transaction is begun (and the caller's
     # commit really commits); only COPY needs the driver's cursor, inside that transaction.
-    connection.exec_driver_sql(
-        f'CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE "{table.schema}"."{table.name}" '
-        "INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    )
-    connection.exec_driver_sql(f"TRUNCATE {staging}")
+    if not staging_ready:
+        connection.exec_driver_sql(_create_staging_sql(table))
     columns_sql = ", ".join(f'"{n}"' for n in names)
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
@@ -217,6 +241,26 @@ def upsert_rows(
     return UpsertCounts(
         inserted, len(results) - inserted, len(rows) - len(results), deleted, returned
     )
+
+
+_STAGING_TABLES = sa.text(
+    "SELECT relname FROM pg_class WHERE relnamespace = pg_my_temp_schema() AND relkind = 'r' "
+    "AND relname LIKE 'staging\\_%'"
+)
+
+
+def release_staging(connection: sa.Connection) -> None:
+    """Drop this session's staging tables (call when a sync is done with the connection).
+
+    PostgreSQL empties every ``ON COMMIT DELETE ROWS`` table of the session at each commit of a
+    transaction that used a temporary table, so a pooled connection that kept the staging
+    tables of every model it ever synced paid one truncation per table at every page's commit
+    (a one-row insert and commit: 1.7-2.6 ms with one such table, 11-26 ms with 16).
+    """
+    names = connection.execute(_STAGING_TABLES).scalars().all()
+    if names:
+        # names read from the catalog, all ours (``staging_<schema>_<table>``)
+        connection.exec_driver_sql("DROP TABLE IF EXISTS " + ", ".join(f'"{n}"' for n in names))
 
 
 #: ids a full fetch has returned so far, in a temporary table, so memory stays flat

@@ -20,6 +20,7 @@ from merge_pipeline.warehouse.pipeline_tables import sync_runs
 from merge_pipeline_tests.integration.sync.conftest import Harness, only_incremental
 
 EMPLOYEE = "hris.Employee"
+GROUP = "hris.Group"
 OUTSIDE_OVERLAP_S = 120  # virtual seconds: past the 60 s cursor overlap
 
 
@@ -244,3 +245,26 @@ def test_nested_objects_without_a_list_endpoint_are_stored_whole(harness: Harnes
         ).scalars()
         items = [item for line_items in stored for item in line_items or []]
     assert items and all(isinstance(item, dict) and "unit_price" in item for item in items)
+
+
+def test_a_sync_leaves_no_staging_table_on_its_pooled_connection(
+    harness: Harness, database_url: sa.URL
+) -> None:
+    """PostgreSQL empties every ``ON COMMIT DELETE ROWS`` table of a session at each commit:
+    a pooled connection that kept the staging table of every model it had synced paid one
+    truncation per table at every later page's commit (issue #14)."""
+    one_connection = sa.create_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        on_it = Harness(one_connection, harness.settings, harness.vault, harness.admin)
+        account = harness.account(records=150)
+        inserted = [on_it.sync(account, model).records_inserted for model in (EMPLOYEE, GROUP)]
+        with one_connection.connect() as connection:
+            staging = connection.execute(
+                sa.text(
+                    "SELECT relname FROM pg_class WHERE relnamespace = pg_my_temp_schema() "
+                    "AND relname LIKE 'staging%'"
+                )
+            ).all()
+    finally:
+        one_connection.dispose()
+    assert (min(inserted) > 0, staging) == (True, [])
