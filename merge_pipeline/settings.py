@@ -268,6 +268,13 @@ class AutomationSettings(BaseSettings):
         "hundreds of runs would keep its sensor busy for minutes. Raise it with the queue's "
         "max_concurrent_runs.",
     )
+    max_queued_runs: int = Field(
+        default=100,
+        ge=0,
+        description="Sensors request no new runs while this many wait in Dagster's queue (0 = "
+        "no limit): what is not requested stays pending, so a full queue is not made longer, "
+        "and the queue's own scan of its waiting runs stays short.",
+    )
     deleted_account_data: Literal["keep", "purge"] = Field(
         default="keep",
         description="What happens to a deleted linked account's mirrored rows: kept (the "

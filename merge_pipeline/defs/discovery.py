@@ -4,8 +4,9 @@ The decisions are ``planning.partitions.plan_partitions`` and ``planning.run_bud
 sensor only gathers their inputs (Merge's listing per category, the accounts we hold tokens for,
 the partitions and runs in flight) and carries out the plan. Every partition whose account has a
 token and never had a run gets its initial sync: at most ``MERGE_PIPELINE_RUN_REQUESTS_PER_TICK``
-a tick, taken from each category in turn, so a thousand new accounts are queued over several
-ticks, each over in seconds, instead of one tick that keeps the sensor busy for many minutes.
+a tick (none while the run queue is full), taken from each category in turn, so a thousand new
+accounts are queued over several ticks, each over in seconds, instead of one tick that keeps the
+sensor busy for many minutes.
 """
 
 import logging
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 import sqlalchemy as sa
 
-from merge_pipeline.defs.jobs import ACCOUNT_TAG, SYNC_JOBS, sync_request
+from merge_pipeline.defs.jobs import ACCOUNT_TAG, SYNC_JOBS, sync_request, tick_run_budget
 from merge_pipeline.defs.partitions import ACCOUNT_PARTITIONS, partitions_name
 from merge_pipeline.defs.resources import (
     MergeApiResource,
@@ -156,8 +157,8 @@ def linked_account_discovery(
     settings = run_settings(merge, warehouse, token_vault)
     engine = warehouse.engine()
     result = _Changes()
-    deadline = time.monotonic() + LISTING_BUDGET_S
     with_runs = accounts_with_runs(context.instance)
+    deadline = time.monotonic() + LISTING_BUDGET_S
     with (
         sensor_client(settings, engine) as client,
         engine.connect() as connection,
@@ -186,7 +187,7 @@ def linked_account_discovery(
                 held=set(held_accounts(connection, unsynced)),
                 with_runs=with_runs,
             )
-    result.request_initial_syncs(load_automation_settings().run_requests_per_tick)
+    result.request_initial_syncs(tick_run_budget(context.instance))
     if result.unreadable:
         context.log.warning(
             f"Merge's account list could not be read (or not within {LISTING_BUDGET_S:.0f} s) "

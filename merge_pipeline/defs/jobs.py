@@ -10,6 +10,7 @@ import dagster as dg
 
 from merge_pipeline.catalog import load_catalog
 from merge_pipeline.defs.assets import CATEGORY_ASSETS
+from merge_pipeline.planning.run_budget import tick_budget
 from merge_pipeline.settings import load_automation_settings
 
 #: every run launched by this code location carries the account, so the run queue can limit
@@ -66,3 +67,16 @@ def sync_request(
         # a run of selected assets plans their checks too unless told not to (see _selection)
         asset_check_keys=[] if asset_keys is not None and not CHECKS_IN_SYNC_RUNS else None,
     )
+
+
+#: runs that wait for the queue to start them (NOT_STARTED: created, not yet submitted)
+WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED]
+
+
+def tick_run_budget(instance: dg.DagsterInstance) -> int:
+    """How many runs a sensor tick may request now (``planning.run_budget.tick_budget``)."""
+    settings = load_automation_settings()
+    queued = (
+        instance.get_runs_count(dg.RunsFilter(statuses=WAITING)) if settings.max_queued_runs else 0
+    )
+    return tick_budget(settings.run_requests_per_tick, settings.max_queued_runs, queued)

@@ -5,9 +5,9 @@ accounts (round-robin over the stored, active accounts that are partitions; curs
 ``{"offset": N}``), and starts no new account after ``MERGE_PIPELINE_SYNC_STATUS_TIME_BUDGET_S``,
 far inside the 60 s tick limit. Each row is judged by ``planning.merge_syncs.poll_verdict``;
 syncs not yet run become one run per account (``defs.sync_requests``), at most
-``MERGE_PIPELINE_RUN_REQUESTS_PER_TICK`` a tick (the rest stay pending for the next tick of either
-sync sensor, oldest first). Calls go through the
-shared rate limiter, so they count against the account's Merge limit like a run's. A failed
+``MERGE_PIPELINE_RUN_REQUESTS_PER_TICK`` a tick, none while the run queue is full (the rest
+stay pending for the next tick of either sync sensor, oldest first). Calls go through the shared
+rate limiter, so they count against the account's Merge limit like a run's. A failed
 read records nothing (unknown is not "no change"); when Merge itself fails (5xx, no answer, API
 key refused) the tick ends there, sparing its time budget. Held accounts (RELINK_NEEDED) are not
 asked, nor accounts polled within ``MERGE_PIPELINE_SYNC_STATUS_MIN_ACCOUNT_INTERVAL_S`` (so a
@@ -23,7 +23,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from merge_pipeline.defs.discovery import sensor_client
-from merge_pipeline.defs.jobs import SYNC_JOBS
+from merge_pipeline.defs.jobs import SYNC_JOBS, tick_run_budget
 from merge_pipeline.defs.partitions import ACCOUNT_PARTITIONS, partitions_name
 from merge_pipeline.defs.resources import (
     MergeApiResource,
@@ -131,13 +131,16 @@ def merge_sync_status_poll(
                     continue
                 _observe(context, connection, account_id, category, rows, counts)
                 polled[account_id] = category
+        budget = tick_run_budget(context.instance)
+        if budget == 0:
+            counts["runs held back (the run queue is full)"] = 1
         runs = due_run_requests(
             connection,
             runnable_accounts(context.instance, connection, polled),
             trigger=TRIGGER,
             source="poll",
             wait_for_all=automation.wait_for_all_accounts,
-            limit=automation.run_requests_per_tick,
+            limit=budget,
         )
     counts["polled"] = len(polled)
     context.log.info(", ".join(f"{n} {what}" for what, n in sorted(counts.items())))

@@ -12,7 +12,8 @@ Reads ``merge_pipeline.webhook_inbox`` after its cursor (``{"last_id": N}``), at
   run per account (``defs.sync_requests``), so a repeated, late or reordered webhook, or one
   about a sync the poll already saw, requests nothing more.
 
-A tick requests at most ``MERGE_PIPELINE_RUN_REQUESTS_PER_TICK`` runs (``planning.run_budget``):
+A tick requests at most ``MERGE_PIPELINE_RUN_REQUESTS_PER_TICK`` runs, none while
+``MERGE_PIPELINE_MAX_QUEUED_RUNS`` wait in the queue (``planning.run_budget``):
 finished syncs past it stay pending for the next tick (of either sensor), and initial syncs past
 it are requested by discovery, which gives every partition that never had a run its first.
 
@@ -30,7 +31,7 @@ from typing import Any
 import dagster as dg
 import sqlalchemy as sa
 
-from merge_pipeline.defs.jobs import ACCOUNT_TAG, SYNC_JOBS, sync_request
+from merge_pipeline.defs.jobs import ACCOUNT_TAG, SYNC_JOBS, sync_request, tick_run_budget
 from merge_pipeline.defs.partitions import ACCOUNT_PARTITIONS, partitions_name
 from merge_pipeline.defs.resources import (
     MergeApiResource,
@@ -139,7 +140,7 @@ def merge_webhook_sync(
             .order_by(webhook_inbox.c.id)
             .limit(automation.webhook_sensor_batch)
         ).all()
-        tick = _start_tick(context.instance, connection, rows, automation.run_requests_per_tick)
+        tick = _start_tick(context.instance, connection, rows, tick_run_budget(context.instance))
         for row in rows:
             _handle(context, connection, tick, names, row.id, row.event, row.payload)
             connection.commit()  # each event's observations stand on their own
@@ -153,6 +154,8 @@ def merge_webhook_sync(
             wait_for_all=automation.wait_for_all_accounts,
             limit=max(tick.budget - len(tick.runs), 0),
         )
+    if tick.budget == 0:
+        context.log.info("the run queue is full: Merge's finished syncs wait for a later tick")
     if tick.deferred_initial:
         context.log.info(
             f"{tick.deferred_initial} initial syncs past this tick's {tick.budget} runs are left "

@@ -6,7 +6,8 @@ tick asking for every initial sync kept its sensor busy for over five minutes. S
 for at most ``MERGE_PIPELINE_RUN_REQUESTS_PER_TICK`` runs, and the rest stays where it came from:
 a partition without any run still awaits its initial sync, a reported Merge sync that no run was
 requested for is still pending in the database. The next tick takes them, oldest first. The
-queue starts runs no faster than its concurrency allows, so a full queue loses no time by this.
+queue starts runs no faster than its concurrency allows, so a full queue loses no time by this;
+and while ``MERGE_PIPELINE_MAX_QUEUED_RUNS`` runs already wait in it, ticks request none.
 """
 
 from collections.abc import Iterable, Mapping, Sequence, Set
@@ -14,6 +15,14 @@ from datetime import datetime
 from itertools import chain, zip_longest
 
 from merge_pipeline.planning.sync_requests import PlannedRun
+
+
+def tick_budget(per_tick: int, max_queued: int, queued: int) -> int:
+    """Runs one tick may request: its share, and no more than the queue has room for
+    (``max_queued`` 0 = the queue has no limit)."""
+    if max_queued <= 0:
+        return per_tick
+    return max(0, min(per_tick, max_queued - queued))
 
 
 def awaiting_initial_sync(

@@ -47,10 +47,12 @@ def _tick(instance: dg.DagsterInstance, resources: dict[str, Any]) -> dg.SensorR
 
 
 def _launch(instance: dg.DagsterInstance, requests: list[dg.RunRequest]) -> None:
-    """Create the requested runs, tagged as the daemon tags them."""
+    """The requested runs, tagged as the daemon tags them, and done."""
     for request in requests:
         tags = {**request.tags, "dagster/partition": request.partition_key or ""}
-        create_run_for_test(instance, job_name=request.job_name or "", tags=tags)
+        create_run_for_test(
+            instance, job_name=request.job_name or "", tags=tags, status=dg.DagsterRunStatus.SUCCESS
+        )
 
 
 def _partitions(instance: dg.DagsterInstance, category: str) -> set[str]:
@@ -223,3 +225,20 @@ def test_new_accounts_get_their_initial_syncs_a_budget_per_tick_the_rest_in_the_
     assert [len(tick) for tick in ticks] == [2, 2, 1, 0]
     assert {ticks[0][0], ticks[0][1]} & set(hris) and {ticks[0][0], ticks[0][1]} & set(ats)
     assert sorted(requested) == sorted(hris + ats) and after_hold == [held]
+
+
+def test_no_initial_sync_is_requested_while_the_run_queue_is_full(
+    accounts: Accounts,
+    resources: dict[str, Any],
+    instance: dg.DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _launch(instance, list(_tick(instance, resources).run_requests or []))  # the established
+    new = accounts.link("hris", records=5).id
+    monkeypatch.setenv("MERGE_PIPELINE_MAX_QUEUED_RUNS", "2")
+    waiting = [create_run_for_test(instance, job_name="other") for _ in range(2)]  # not started
+    while_full = list(_tick(instance, resources).run_requests or [])
+    for run in waiting:  # the queue empties
+        instance.report_run_canceled(run)
+    with_room = [r.partition_key for r in _tick(instance, resources).run_requests or []]
+    assert while_full == [] and with_room == [new]

@@ -6,6 +6,7 @@ from merge_pipeline.planning.run_budget import (
     awaiting_initial_sync,
     initial_syncs_first,
     oldest_first,
+    tick_budget,
     waiting_since,
 )
 from merge_pipeline.planning.sync_requests import PendingSync, plan_runs
@@ -43,3 +44,9 @@ def test_the_run_whose_oldest_sync_waited_longest_comes_first() -> None:
     runs = oldest_first(plan_runs(syncs, {}, "webhook"))
     assert [run.account_id for run in runs] == ["old", "middle", "young", "unknown"]
     assert waiting_since(runs[0]) == T0 and waiting_since(runs[-1]) is None
+
+
+def test_a_tick_requests_its_share_or_what_the_queue_has_room_for() -> None:
+    assert tick_budget(25, 100, 0) == 25 and tick_budget(25, 100, 90) == 10
+    assert tick_budget(25, 100, 100) == 0 and tick_budget(25, 100, 130) == 0
+    assert tick_budget(25, 0, 5_000) == 25  # no queue limit
