@@ -1,40 +1,64 @@
-"""Dagster's PostgreSQL storage, holding a connection per storage instead of one per query.
+"""Dagster's PostgreSQL storage, holding a connection per storage instead of one per statement.
 
-dagster-postgres opens a new connection for every statement outside the webserver (NullPool):
-a sync run writes ~250 event-log rows (each row one or more statements), and the daemon's
-queue, monitoring and sensor loops query every few seconds, so each process spends its time
-connecting (a PostgreSQL backend forked per statement). ``dagster.yaml`` names this class
-instead; it is the same storage with the pooled engine Dagster gives its webserver
-(``optimize_for_webserver``): one kept connection per storage and process, more while threads
-overlap (closed when returned), none shared across processes (runs are spawned, not forked).
+dagster-postgres opens a new connection for every statement outside its webserver (NullPool):
+a sync run writes ~250 event-log rows (each one to three statements), and the daemon's queue,
+monitoring and sensor loops query every few seconds, so each process spent much of its time
+connecting (PostgreSQL forks a backend per connection). ``dagster.yaml`` names this class
+instead: the same storage, each of its three engines pooled as the webserver's are (one kept
+connection per storage and process, more while threads overlap, closed when returned) and
+pinged before use, so a restarted server costs a reconnect, not a failed event write. No
+connection is shared across processes: runs are spawned, not forked.
 """
 
 from collections.abc import Mapping
 from typing import Any
 
+import sqlalchemy as sa
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres import DagsterPostgresStorage
-from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
+from dagster_postgres.auth import PgTokenProvider
+from dagster_postgres.utils import (
+    create_pg_engine,
+    get_token_provider_from_config,
+    pg_url_from_config,
+)
 
-#: no statement time limit (as with dagster-postgres's own engines); the webserver sets its own
-STATEMENT_TIMEOUT_MS = 0
 #: connections are replaced after an hour, so a server-side idle limit never meets a stale one
 POOL_RECYCLE_S = 3600
-#: connections beyond the kept one while threads overlap (the daemon's sensor workers)
-MAX_OVERFLOW = 10
+#: connections beyond the kept one while threads overlap (the daemon's sensor workers); the
+#: webserver's default
+MAX_OVERFLOW = 20
+
+
+def pooled_engine(postgres_url: str, token_provider: PgTokenProvider | None) -> sa.Engine:
+    """An engine like dagster-postgres's own (autocommit, its token hook) that keeps one
+    connection."""
+    return create_pg_engine(
+        postgres_url,
+        token_provider,
+        isolation_level="AUTOCOMMIT",
+        pool_size=1,
+        max_overflow=MAX_OVERFLOW,
+        pool_recycle=POOL_RECYCLE_S,
+        pool_pre_ping=True,
+    )
 
 
 class PooledPostgresStorage(DagsterPostgresStorage):
     """``DagsterPostgresStorage`` whose run, event-log and schedule storages pool connections."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        postgres_url: str,
+        should_autocreate_tables: bool = True,
+        inst_data: ConfigurableClassData | None = None,
+        token_provider: PgTokenProvider | None = None,
+    ) -> None:
+        super().__init__(postgres_url, should_autocreate_tables, inst_data, token_provider)
         for storage in (self._run_storage, self._event_log_storage, self._schedule_storage):
-            storage.optimize_for_webserver(
-                statement_timeout=STATEMENT_TIMEOUT_MS,
-                pool_recycle=POOL_RECYCLE_S,
-                max_overflow=MAX_OVERFLOW,
-            )
+            # what dagster-postgres's optimize_for_webserver does, without its statement timeout
+            storage._engine.dispose()
+            storage._engine = pooled_engine(postgres_url, token_provider)
 
     @classmethod
     def from_config_value(

@@ -54,6 +54,32 @@ def test_event_writes_reuse_one_connection(instance: dg.DagsterInstance) -> None
     assert last.asset_materialization.partition == "a19"
 
 
+def test_a_kept_connection_the_server_dropped_is_replaced(
+    instance: dg.DagsterInstance, postgres_server: URL
+) -> None:
+    """A restarted server (or an idle limit) must cost a reconnect, not a failed event write."""
+    key = dg.AssetKey(["hris", "employee"])
+    instance.report_runless_asset_event(dg.AssetMaterialization(key, partition="before"))
+    engine: sa.Engine = instance.event_log_storage._engine  # type: ignore[attr-defined]
+    database = engine.url.database
+    admin = sa.create_engine(with_database(postgres_server, "postgres"))
+    with admin.connect() as connection:
+        dropped = connection.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = :database"
+            ),
+            {"database": database},
+        ).scalar_one()
+    admin.dispose()
+    instance.report_runless_asset_event(dg.AssetMaterialization(key, partition="after"))
+    [record] = instance.get_asset_records([key])
+    last = record.asset_entry.last_materialization
+    assert dropped >= 1
+    assert last is not None and last.asset_materialization is not None
+    assert last.asset_materialization.partition == "after"
+
+
 def test_instances_made_from_a_reference_pool_too(instance: dg.DagsterInstance) -> None:
     """Runs and code servers get the instance as a reference: the same class is rebuilt."""
     ref = instance.get_ref()
