@@ -40,6 +40,7 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 
 from benchmarks.child import run_cli
+from benchmarks.dagster_overhead import run_phases
 from benchmarks.report import publish, ratio
 from benchmarks.support import bench_database, store_tokens
 from merge_pipeline.catalog import load_catalog
@@ -142,10 +143,11 @@ def dagster_runs(
     if failed:
         failure = stack.failure_of(stack.instance.get_run_by_id(failed[0]))  # type: ignore[arg-type]
         raise RuntimeError(f"{len(failed)} runs failed, e.g. {failure}")
-    overheads, queued, syncs = [], [], []
+    overheads, queued, syncs, phases = [], [], [], []
     for record in finished:
         start, end = record.start_time or 0.0, record.end_time or 0.0
         sync_s = _sync_seconds(engine, record.dagster_run.run_id)
+        phases.append(run_phases(stack.instance.all_logs(record.dagster_run.run_id), sync_s))
         syncs.append(sync_s)
         overheads.append(end - start - sync_s)
         queued.append(start - record.create_timestamp.timestamp())
@@ -158,6 +160,9 @@ def dagster_runs(
         "queued_s": statistics.median(queued),
         "sync_s": statistics.median(syncs),
         "runs": len(finished),
+        "phases": {
+            phase: statistics.median(p.get(phase, 0.0) for p in phases) for phase in phases[0]
+        },
     }
 
 
@@ -336,6 +341,8 @@ def run(accounts: int, records: int, webhooks: int) -> tuple[list[dict[str, Any]
         f"sync itself {figures['sync_s']:.1f} s (overhead / sync "
         f"{ratio(figures['run_overhead_s'], figures['sync_s'])}), queued "
         f"{figures['queued_s']:.1f} s; daemon start-up to first run {figures['first_run_s']:.1f} s",
+        "per run phase (median s): "
+        + ", ".join(f"{phase} {seconds:.1f}" for phase, seconds in figures["phases"].items()),
         f"webhook received -> row in the mirror, {len(latencies)} webhooks: median "
         f"{statistics.median(latencies):.1f} s, p90 {p90:.1f} s (webhook sensor every "
         f"{WEBHOOK_SENSOR_INTERVAL_S} s, settle {WEBHOOK_SENSOR_SETTLE_S} s)",
