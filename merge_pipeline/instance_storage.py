@@ -59,6 +59,9 @@ class PooledPostgresStorage(DagsterPostgresStorage):
             # what dagster-postgres's optimize_for_webserver does, without its statement timeout
             storage._engine.dispose()
             storage._engine = pooled_engine(postgres_url, token_provider)
+        # an instance disposes its run and event-log storages, never its schedule storage
+        _close_on_dispose(self._run_storage, [self._run_storage, self._schedule_storage])
+        _close_on_dispose(self._event_log_storage, [self._event_log_storage])
 
     @classmethod
     def from_config_value(
@@ -70,3 +73,18 @@ class PooledPostgresStorage(DagsterPostgresStorage):
             should_autocreate_tables=config_value.get("should_autocreate_tables", True),
             token_provider=get_token_provider_from_config(config_value),
         )
+
+
+def _close_on_dispose(storage: Any, owners: list[Any]) -> None:
+    """A disposed instance must close its kept connections: dagster-postgres's storages dispose
+    no engine (without a pool there was nothing to close), and Dagster builds an instance for
+    every sensor evaluation and every run, so each would keep its connections until collected
+    (an end-to-end test ran the embedded server out of its 100 connection slots)."""
+    dispose = storage.dispose
+
+    def dispose_and_close() -> None:
+        dispose()
+        for owner in owners:
+            owner._engine.dispose()
+
+    storage.dispose = dispose_and_close

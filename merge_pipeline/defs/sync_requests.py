@@ -111,8 +111,10 @@ def due_run_requests(
     limit: int,
 ) -> list[dg.RunRequest]:
     """At most ``limit`` run requests, one per account with due syncs, the longest waiting
-    first (``accounts``: id -> category, from ``runnable_accounts``). Commits the claims; the
-    syncs of accounts past the limit stay unclaimed for a later tick."""
+    first (``accounts``: id -> category, from ``runnable_accounts``). Each account's claims are
+    committed on their own: two sensors taking the same accounts in different orders must not
+    hold each other's rows (a deadlock failed a tick). The syncs of accounts past the limit
+    stay unclaimed for a later tick."""
     catalog = load_catalog()
     due = []
     for account_id, state in sync_states(connection, dict(accounts)).items():
@@ -128,11 +130,13 @@ def due_run_requests(
             break
         won = claim(connection, plan.syncs, source, plan.run_key)
         if not won:
+            connection.commit()
             continue
         ours = plan
         if len(won) < len(plan.syncs):  # the other sensor took some: run only ours
             [ours] = plan_runs(won, nested_children(), trigger)
             set_run_key(connection, won, ours.run_key)
+        connection.commit()
         requests.append(
             sync_request(
                 ours.category,

@@ -60,8 +60,10 @@ def apply_observations(
 ) -> None:
     """``apply_observation`` for several models of one account: one statement for the statuses
     (a /sync-status answer holds every model), then what each verdict remembers."""
-    # one row per model (an answer listing a model twice would abort the upsert): last wins
-    judged = list({report.model_id: (report, verdict) for report, verdict in judged}.values())
+    # one row per model (an answer listing a model twice would abort the upsert): last wins;
+    # in model order, the order every writer locks an account's rows in (no deadlock)
+    latest = {report.model_id: (report, verdict) for report, verdict in judged}
+    judged = [latest[model_id] for model_id in sorted(latest)]
     if not judged:
         return
     _record_statuses(connection, account_id, [report for report, _ in judged], source)

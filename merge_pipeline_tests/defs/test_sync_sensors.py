@@ -649,3 +649,45 @@ def test_a_sync_reported_before_its_account_is_a_partition_runs_once_it_is_one(
     world.instance.add_dynamic_partitions("hris_accounts", [info.id])
     later = _for(world.webhook_tick(), info.id)
     assert early == [] and [r.asset_selection for r in later] == [[EMPLOYEE]]
+
+
+def test_each_accounts_claim_is_committed_before_the_next_account_is_claimed(
+    world: World, engine: sa.Engine
+) -> None:
+    """The two sync sensors take accounts in their own orders: a tick holding one account's
+    claimed rows while it waits for another's would deadlock with the other sensor."""
+    first, second = world.link(), world.link()
+    with engine.begin() as connection:
+        for info in (first, second):  # the first reported first: claimed first
+            report = SyncReport("hris.Employee", "DONE", last_sync_finished=datetime.now(UTC))
+            observe(connection, info.id, report, webhook_verdict, seen="t", source="webhook")
+    requested: list[dg.RunRequest] = []
+
+    def tick() -> None:
+        with engine.connect() as connection:
+            requested.extend(
+                due_run_requests(
+                    connection,
+                    {first.id: "hris", second.id: "hris"},
+                    trigger="webhook",
+                    source="webhook",
+                    wait_for_all=(),
+                    limit=25,
+                )
+            )
+
+    with engine.connect() as other_sensor:
+        other_sensor.execute(  # holds the second account's row, as a racing tick would
+            sa.select(merge_sync_status.c.model_id)
+            .where(merge_sync_status.c.linked_account_id == second.id)
+            .with_for_update()
+        ).all()
+        claiming = threading.Thread(target=tick)
+        claiming.start()
+        deadline = time.monotonic() + _WAIT_S
+        while (world.status(first.id) or {}).get("handled_sync_id") is None:
+            assert time.monotonic() < deadline, "the first account's claim was not committed"
+            time.sleep(0.05)
+        other_sensor.rollback()
+    claiming.join(timeout=_WAIT_S)
+    assert sorted(r.partition_key or "" for r in requested) == sorted([first.id, second.id])

@@ -93,3 +93,32 @@ def test_instances_made_from_a_reference_pool_too(instance: dg.DagsterInstance) 
         ]
         assert {type(engine.pool) for engine in engines} == {sa.pool.QueuePool}
         assert rebuilt.get_runs_count() == 0
+
+
+def _connections(server: URL, database: str) -> int:
+    admin = sa.create_engine(with_database(server, "postgres"))
+    try:
+        with admin.connect() as connection:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE datname = :database"
+            return int(connection.execute(sa.text(query), {"database": database}).scalar_one())
+    finally:
+        admin.dispose()
+
+
+def test_disposed_instances_leave_no_connection_open(
+    instance: dg.DagsterInstance, postgres_server: URL
+) -> None:
+    """Dagster builds an instance from its reference for every sensor evaluation and every run,
+    and disposes it after: the kept connections must go with it, or the server runs out."""
+    database = instance.event_log_storage._engine.url.database  # type: ignore[attr-defined]
+    assert database is not None
+    ref = instance.get_ref()
+    before = _connections(postgres_server, database)
+    for _ in range(30):
+        with dg.DagsterInstance.from_ref(ref) as evaluation:
+            evaluation.get_runs_count()
+            evaluation.get_dynamic_partitions("hris_accounts")  # the schedule storage too
+            evaluation.report_runless_asset_event(
+                dg.AssetMaterialization(dg.AssetKey(["hris", "employee"]), partition="a")
+            )
+    assert _connections(postgres_server, database) <= before
