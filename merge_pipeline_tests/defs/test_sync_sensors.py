@@ -184,6 +184,13 @@ class World:
             )
 
 
+def _claim_runs(connection: sa.Connection, accounts: dict[str, str]) -> list[dg.RunRequest]:
+    """The webhook sensor's claiming step alone, with the default run budget."""
+    return due_run_requests(
+        connection, accounts, trigger="webhook", source="webhook", wait_for_all=(), limit=25
+    )
+
+
 def _for(runs: list[dg.RunRequest], account_id: str) -> list[dg.RunRequest]:
     return [run for run in runs if run.partition_key == account_id]
 
@@ -471,14 +478,7 @@ def test_two_sensors_racing_for_one_sync_request_one_run(world: World, engine: s
     def race() -> None:
         with engine.connect() as connection:
             barrier.wait()
-            runs = due_run_requests(
-                connection,
-                {info.id: "hris"},
-                trigger="webhook",
-                source="webhook",
-                wait_for_all=(),
-                limit=25,
-            )
+            runs = _claim_runs(connection, {info.id: "hris"})
             requested.append(len(runs))
 
     threads = [threading.Thread(target=race) for _ in range(8)]
@@ -588,14 +588,7 @@ def test_syncs_the_other_sensor_claimed_are_left_out_of_the_run(
             connection, [PendingSync(info.id, "hris", "hris.Team", instant(finished))], "poll", "k"
         )
     with engine.connect() as connection:
-        [run] = due_run_requests(
-            connection,
-            {info.id: "hris"},
-            trigger="webhook",
-            source="webhook",
-            wait_for_all=(),
-            limit=25,
-        )
+        [run] = _claim_runs(connection, {info.id: "hris"})
     status = world.status(info.id)
     assert len(taken) == 1 and run.asset_selection == [EMPLOYEE]
     assert status is not None and status["handled_run_key"] == run.run_key
@@ -665,16 +658,7 @@ def test_each_accounts_claim_is_committed_before_the_next_account_is_claimed(
 
     def tick() -> None:
         with engine.connect() as connection:
-            requested.extend(
-                due_run_requests(
-                    connection,
-                    {first.id: "hris", second.id: "hris"},
-                    trigger="webhook",
-                    source="webhook",
-                    wait_for_all=(),
-                    limit=25,
-                )
-            )
+            requested.extend(_claim_runs(connection, {first.id: "hris", second.id: "hris"}))
 
     with engine.connect() as other_sensor:
         other_sensor.execute(  # holds the second account's row, as a racing tick would
