@@ -287,6 +287,10 @@ def run(accounts: int, records: int, webhooks: int) -> tuple[list[dict[str, Any]
         stack_environment = {
             **environment,
             "MERGE_PIPELINE_DISCOVERY_INTERVAL_S": "86400",  # one tick, at start-up
+            # which requests every initial sync: the run budget a deployment of this size
+            # would set (the default, 25 a tick, would leave the rest to later ticks)
+            "MERGE_PIPELINE_RUN_REQUESTS_PER_TICK": str(max(accounts, 1)),
+            "MERGE_PIPELINE_MAX_QUEUED_RUNS": "0",
             "MERGE_PIPELINE_WEBHOOK_SENSOR_INTERVAL_S": str(WEBHOOK_SENSOR_INTERVAL_S),
             "MERGE_PIPELINE_WEBHOOK_SENSOR_SETTLE_S": str(WEBHOOK_SENSOR_SETTLE_S),
             "MERGE_PIPELINE_SYNC_STATUS_INTERVAL_S": "86400",
