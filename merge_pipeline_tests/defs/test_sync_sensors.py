@@ -650,8 +650,8 @@ def test_each_accounts_claim_is_committed_before_the_next_account_is_claimed(
     """The two sync sensors take accounts in their own orders: a tick holding one account's
     claimed rows while it waits for another's would deadlock with the other sensor."""
     first, second = world.link(), world.link()
-    with engine.begin() as connection:
-        for info in (first, second):  # the first reported first: claimed first
+    for info in (first, second):  # reported in turn (its own transaction: its own time)
+        with engine.begin() as connection:  # the first reported, the first claimed
             report = SyncReport("hris.Employee", "DONE", last_sync_finished=datetime.now(UTC))
             observe(connection, info.id, report, webhook_verdict, seen="t", source="webhook")
     requested: list[dg.RunRequest] = []
