@@ -40,7 +40,7 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 
 from benchmarks.child import run_cli
-from benchmarks.dagster_overhead import run_phases
+from benchmarks.dagster_overhead import median_table, run_phases
 from benchmarks.report import publish, ratio
 from benchmarks.support import bench_database, store_tokens
 from merge_pipeline.catalog import load_catalog
@@ -160,9 +160,7 @@ def dagster_runs(
         "queued_s": statistics.median(queued),
         "sync_s": statistics.median(syncs),
         "runs": len(finished),
-        "phases": {
-            phase: statistics.median(p.get(phase, 0.0) for p in phases) for phase in phases[0]
-        },
+        "phases": median_table(phases),
     }
 
 

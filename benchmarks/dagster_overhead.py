@@ -153,7 +153,8 @@ class ProcessCpu:
         self._thread.join()
 
 
-def _median_table(samples: Sequence[Mapping[str, float]]) -> dict[str, float]:
+def median_table(samples: Sequence[Mapping[str, float]]) -> dict[str, float]:
+    """Per key, the median over samples (a key a sample lacks counts as 0)."""
     keys = dict.fromkeys(key for sample in samples for key in sample)
     return {key: statistics.median(sample.get(key, 0.0) for sample in samples) for key in keys}
 
@@ -194,10 +195,10 @@ def main(argv: list[str] | None = None) -> None:
     rows = []
     for job, (figures, phases, counts) in results.items():
         print(f"{job}: median seconds per phase")
-        for phase, seconds in _median_table(phases).items():
+        for phase, seconds in median_table(phases).items():
             print(f"  {phase:40s} {seconds:7.2f}")
         print(f"{job}: event-log rows per run (median), by type")
-        for kind, count in sorted(_median_table(counts).items(), key=lambda kv: -kv[1]):
+        for kind, count in sorted(median_table(counts).items(), key=lambda kv: -kv[1]):
             print(f"  {kind:40s} {count:7.0f}")
         print(f"  {'total':40s} {statistics.median(sum(c.values()) for c in counts):7.0f}")
         submit, run, sync = (statistics.median(column) for column in zip(*figures, strict=True))

@@ -81,23 +81,22 @@ def runnable_accounts(
     connection: sa.Connection,
     heard: Mapping[str, str],
     *,
-    new_partitions: Mapping[str, Collection[str]] | None = None,
+    partitions: Mapping[str, Collection[str]] | None = None,
 ) -> dict[str, str]:
     """Accounts (id -> category) a tick may request sync runs for: those ``heard`` of in this
     tick and every account whose reported syncs still wait for a run; not held accounts
     (RELINK_NEEDED: their syncs wait until the hold is lifted), and only partitions (a run for
-    an account discovery has not added yet would fail the tick; its syncs wait for it)."""
+    an account discovery has not added yet would fail the tick; its syncs wait for it).
+    ``partitions``: the keys the tick already read (with those it adds), per category."""
     candidates = {**accounts_with_unrun_syncs(connection), **heard}
     held = held_accounts(connection, sorted(candidates))
-    partitions = {
-        category: set(instance.get_dynamic_partitions(partitions_name(category)))
-        | set((new_partitions or {}).get(category, ()))
-        for category in set(candidates.values())
-    }
+    known = dict(partitions or {})
+    for category in set(candidates.values()) - set(known):
+        known[category] = set(instance.get_dynamic_partitions(partitions_name(category)))
     return {
         account: category
         for account, category in candidates.items()
-        if account not in held and account in partitions[category]
+        if account not in held and account in known[category]
     }
 
 

@@ -147,7 +147,7 @@ def merge_webhook_sync(
         tick.runs += due_run_requests(
             connection,
             runnable_accounts(
-                context.instance, connection, tick.touched, new_partitions=tick.new_partitions
+                context.instance, connection, tick.touched, partitions=tick.partitions
             ),
             trigger=TRIGGER,
             source="webhook",
